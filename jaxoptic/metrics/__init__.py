@@ -1,0 +1,1 @@
+"""Image-quality metrics on two single images ``(channels, height, width)`` -> per-channel ``(C,)``."""

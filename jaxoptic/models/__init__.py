@@ -1,0 +1,1 @@
+"""Models of visual processing, as :class:`equinox.Module` s on one image ``(channels, height, width)``."""

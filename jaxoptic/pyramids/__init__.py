@@ -1,0 +1,1 @@
+"""Multi-scale image pyramids: :class:`SteerablePyramid` and :class:`LaplacianPyramid`."""
