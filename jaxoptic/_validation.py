@@ -38,7 +38,9 @@ def check_float_dtype(x, name: str = "image") -> None:
                 f" For an 8-bit image use `{name}.astype(jnp.float32) / 255` "
                 "(or jaxoptic.data.load_images, which returns float32 in [0, 1])."
             )
-        raise TypeError(f"`{name}` must have a real floating dtype (float32 or float64), got {dtype}.{hint}")
+        raise TypeError(
+            f"`{name}` must have a real floating dtype (float32 or float64), got {dtype}.{hint}"
+        )
 
 
 def check_image(x, name: str = "image", *, allow_any_dtype: bool = False) -> None:
@@ -65,10 +67,14 @@ def check_image(x, name: str = "image", *, allow_any_dtype: bool = False) -> Non
             fix = f" `{name}` has 2 dimensions {shape}: add a channel axis with x[None]."
         else:
             fix = f" `{name}` has shape {shape}."
-        raise ValueError(f"`{name}` must have 3 dimensions (channels, height, width). {_CONVENTION}.{fix}")
+        raise ValueError(
+            f"`{name}` must have 3 dimensions (channels, height, width). {_CONVENTION}.{fix}"
+        )
 
 
-def check_image_shape(x, expected_hw: Sequence[int], name: str = "image", owner: str = "model") -> None:
+def check_image_shape(
+    x, expected_hw: Sequence[int], name: str = "image", owner: str = "model"
+) -> None:
     """Check that the spatial shape of ``x`` is ``expected_hw`` (after :func:`check_image`)."""
     hw = tuple(np.shape(x))[-2:]
     if hw != tuple(expected_hw):
@@ -101,5 +107,7 @@ def as_shape2d(shape, name: str = "image_shape") -> tuple[int, int]:
     except TypeError as err:
         raise ValueError(f"`{name}` must be an int or a pair of ints, got {shape!r}.") from err
     if len(shape) != 2 or any(s <= 0 for s in shape):
-        raise ValueError(f"`{name}` must be a pair of positive ints (height, width), got {shape!r}.")
+        raise ValueError(
+            f"`{name}` must be a pair of positive ints (height, width), got {shape!r}."
+        )
     return shape
