@@ -12,15 +12,35 @@ models
     Models of visual processing: Portilla-Simoncelli texture statistics, front-end and naive models.
 metrics
     Image-quality metrics: MSE, SSIM, MS-SSIM, NLPD and model-based metrics.
+losses, penalties
+    Objective terms for synthesis.
+synthesis
+    Metamer synthesis and the :func:`synthesize` driver (also exported at the top level).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, metrics, models, process, pyramids
+from . import data, losses, metrics, models, penalties, process, pyramids
+from .synthesis import History, Metamer, MetamerState, NonFiniteLossError, Status, synthesize
 
 try:
     __version__ = version("jaxoptic")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "data", "metrics", "models", "process", "pyramids"]
+__all__ = [
+    "History",
+    "Metamer",
+    "MetamerState",
+    "NonFiniteLossError",
+    "Status",
+    "__version__",
+    "data",
+    "losses",
+    "metrics",
+    "models",
+    "penalties",
+    "process",
+    "pyramids",
+    "synthesize",
+]

@@ -1,0 +1,347 @@
+"""The generic driver: runs ``init``/``step``/``terminate`` methods in compiled chunks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._common import resize_window, status_array
+from ._history import History
+from ._status import Status
+
+__all__ = ["NonFiniteLossError", "synthesize"]
+
+DEFAULT_CHUNK = 25
+
+# Incremented each time the chunk function is traced (tests check that repeated calls do not retrace).
+TRACE_COUNT = 0
+
+
+class NonFiniteLossError(RuntimeError):
+    """The objective became NaN or Inf during synthesis.
+
+    The run stopped; ``state`` holds the last image with a finite objective and ``history`` every
+    record up to the fault. Pass ``throw=False`` to :func:`jaxoptic.synthesize` to get them returned
+    instead.
+    """
+
+    def __init__(self, message, state, history):
+        super().__init__(message)
+        self.state = state
+        self.history = history
+
+
+def _check_store_progress(store_progress) -> int:
+    if store_progress is None or store_progress is False:
+        return 0
+    if store_progress is True:
+        return 1
+    if isinstance(store_progress, (bool, np.bool_)) or not isinstance(
+        store_progress, (int, np.integer)
+    ):
+        raise ValueError(
+            f"`store_progress` must be True, False or a positive int, got {store_progress!r}."
+        )
+    if store_progress < 0:
+        raise ValueError(
+            f"`store_progress` must be True, False or a positive int, got {store_progress}."
+        )
+    return int(store_progress)
+
+
+@eqx.filter_jit
+def _run_chunk(
+    method,
+    state,
+    n_steps,
+    stop_criterion,
+    chunk_len: int,
+    store_every: int,
+    n_slots: int,
+    batched: bool,
+):
+    global TRACE_COUNT
+    TRACE_COUNT += 1
+
+    def one(method, state):
+        records = method.records(state)
+        bufs = {k: jnp.full((chunk_len,), jnp.nan, v.dtype) for k, v in records.items()}
+        its = jnp.full((chunk_len,), -1, jnp.int32)
+        if store_every:
+            images = jnp.zeros((n_slots, *state.image.shape), state.image.dtype)
+            saved_its = jnp.full((n_slots,), -1, jnp.int32)
+        else:
+            images = saved_its = None
+
+        def cond(carry):
+            st, i, *_ = carry
+            return (i < n_steps) & (st.status == int(Status.RUNNING))
+
+        def body(carry):
+            st, i, bufs, its, images, saved_its, slot = carry
+            if store_every:
+                store = (st.iteration % store_every) == 0
+                images = images.at[slot].set(jnp.where(store, st.image, images[slot]))
+                saved_its = saved_its.at[slot].set(jnp.where(store, st.iteration, saved_its[slot]))
+                slot = slot + store.astype(jnp.int32)
+            it = st.iteration
+            st = method.step(st)
+            rec = method.records(st)
+            bufs = {k: bufs[k].at[i].set(rec[k]) for k in bufs}
+            its = its.at[i].set(it)
+            _, status = method.terminate(st, stop_criterion)
+            st = eqx.tree_at(lambda s: s.status, st, status)
+            return st, i + 1, bufs, its, images, saved_its, slot
+
+        carry = (
+            state,
+            jnp.asarray(0, jnp.int32),
+            bufs,
+            its,
+            images,
+            saved_its,
+            jnp.asarray(0, jnp.int32),
+        )
+        state, n_done, bufs, its, images, saved_its, _ = jax.lax.while_loop(cond, body, carry)
+        return state, n_done, bufs, its, images, saved_its
+
+    if batched:
+        return eqx.filter_vmap(one)(method, state)
+    return one(method, state)
+
+
+def _shard_batch(tree):
+    """Place the leading batch axis of every array across all local devices (when it divides evenly)."""
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return tree
+    leaves = [x for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array)) if x.ndim > 0]
+    if not leaves or leaves[0].shape[0] % len(devices):
+        return tree
+    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def put(x):
+        if not eqx.is_array(x):
+            return x
+        return jax.device_put(x, sharding if x.ndim > 0 else replicated)
+
+    return jax.tree.map(put, tree)
+
+
+def _prepare_state(state, window: int):
+    """Resize the stopping window to ``window`` and restart lanes that ended by budget or convergence."""
+    if state.loss_window.shape[-1] != window:
+        new = resize_window(np.asarray(state.loss_window), np.asarray(state.iteration), window)
+        state = eqx.tree_at(
+            lambda s: s.loss_window, state, jnp.asarray(new, state.loss_window.dtype)
+        )
+    status = state.status
+    restart = (status == int(Status.MAX_ITER)) | (status == int(Status.CONVERGED))
+    status = jnp.where(restart, status_array(Status.RUNNING), status)
+    return eqx.tree_at(lambda s: s.status, state, status)
+
+
+def synthesize(
+    method,
+    state,
+    *,
+    max_iter: int,
+    store_progress: bool | int = False,
+    stop_criterion: float = 1e-4,
+    stop_iters_to_check: int = 50,
+    progress: bool = True,
+    callback: Callable | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    throw: bool = True,
+):
+    """Run up to ``max_iter`` more steps of ``method`` from ``state`` in compiled chunks.
+
+    Each chunk of up to ``chunk_size`` steps runs inside one ``jax.lax.while_loop`` with no host
+    synchronisation; between chunks the host copies the records out of preallocated buffers, updates
+    the progress bar and calls ``callback``. Calling ``synthesize`` again on the returned state
+    continues the run, and the histories concatenate (``h1 + h2``). Repeated calls with the same
+    shapes and settings reuse one compiled program.
+
+    A *batch* (method and state with a leading batch axis, e.g. built with ``equinox.filter_vmap``)
+    runs in one compiled call; every lane keeps its own optimizer state, line search and stopping,
+    and the batch axis is sharded across all local devices.
+
+    Parameters
+    ----------
+    method
+        A synthesis method (e.g. :class:`jaxoptic.Metamer`).
+    state
+        Its state (from ``method.init`` or a previous ``synthesize``).
+    max_iter
+        Maximum number of steps in this call (>= 0).
+    store_progress
+        ``False`` (default), ``True`` (every iteration) or ``k``: keep the image every ``k``
+        iterations in ``history.saved_images``.
+    stop_criterion, stop_iters_to_check
+        Stop when the loss changed by less than ``stop_criterion`` between iteration ``k -
+        stop_iters_to_check + 1`` and ``k`` (plenoptic's rule).
+    progress
+        Show a tqdm progress bar (iteration, loss, gradient norm).
+    callback
+        ``callback(state, history)`` called after every chunk with the state and the history so far.
+    chunk_size
+        Steps per compiled chunk (one host synchronisation each).
+    throw
+        If the objective becomes non-finite, raise :class:`NonFiniteLossError` (default; it carries
+        the state and history) or return normally with ``state.status == Status.NONFINITE``.
+
+    Returns
+    -------
+    state, history
+        The final state and a :class:`jaxoptic.History`.
+
+    Raises
+    ------
+    ValueError
+        For a negative ``max_iter``, a bad ``store_progress``, ``stop_iters_to_check`` < 1 or
+        ``chunk_size`` < 1.
+    NonFiniteLossError
+        If the objective became non-finite (unless ``throw=False``).
+
+    Examples
+    --------
+    >>> import jax, optax
+    >>> import jaxoptic as jo
+    >>> img = jo.data.camera()[:, :32, :32]
+    >>> met = jo.Metamer(img, jo.models.Gaussian((5, 5), std=1.0), optimizer=optax.adam(0.05))
+    >>> state, history = jo.synthesize(met, met.init(key=jax.random.key(0)), max_iter=20, progress=False)
+    >>> int(state.iteration), history.losses.shape
+    (20, (20,))
+    >>> bool(history.losses[-1] < history.losses[0])
+    True
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"`max_iter` must be an int >= 0, got {max_iter!r}.")
+    store_every = _check_store_progress(store_progress)
+    if (
+        isinstance(stop_iters_to_check, bool)
+        or not isinstance(stop_iters_to_check, (int, np.integer))
+        or stop_iters_to_check < 1
+    ):
+        raise ValueError(f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}.")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be an int >= 1, got {chunk_size!r}.")
+    if not np.isfinite(stop_criterion):
+        raise ValueError(f"`stop_criterion` must be a finite number, got {stop_criterion!r}.")
+
+    batched = state.iteration.ndim == 1
+    state = _prepare_state(state, int(stop_iters_to_check))
+    if batched:
+        method, state = _shard_batch((method, state))
+    n_slots = math.ceil(chunk_size / store_every) + 1 if store_every else 0
+    crit = jnp.asarray(stop_criterion, state.loss.dtype)
+
+    pieces: list[History] = []
+    history = _empty_history(method, state, batched, store_every)
+    remaining = int(max_iter)
+    bar = tqdm(total=int(max_iter), disable=not progress, desc=type(method).__name__, leave=True)
+    try:
+        while remaining > 0 and bool(np.any(np.asarray(state.status) == int(Status.RUNNING))):
+            n = min(chunk_size, remaining)
+            state, n_done, bufs, its, images, saved_its = _run_chunk(
+                method,
+                state,
+                jnp.asarray(n, jnp.int32),
+                crit,
+                int(chunk_size),
+                store_every,
+                n_slots,
+                batched,
+            )
+            piece = _to_history(n_done, bufs, its, images, saved_its, batched)
+            pieces.append(piece)
+            remaining -= n
+            history = _concat(pieces)
+            pieces = [history]
+            _update_bar(bar, n, piece, batched)
+            if callback is not None:
+                callback(state, history)
+    finally:
+        bar.close()
+
+    status = np.asarray(state.status)
+    still = status == int(Status.RUNNING)
+    if np.any(still):
+        state = eqx.tree_at(
+            lambda s: s.status,
+            state,
+            jnp.where(jnp.asarray(still), status_array(Status.MAX_ITER), state.status),
+        )
+    if throw and np.any(status == int(Status.NONFINITE)):
+        lanes = np.flatnonzero(np.atleast_1d(status == int(Status.NONFINITE)))
+        where = f" in batch lane(s) {lanes.tolist()}" if batched else ""
+        raise NonFiniteLossError(
+            f"The objective became NaN or Inf{where}; synthesis stopped at iteration(s) "
+            f"{np.atleast_1d(np.asarray(state.iteration))[lanes].tolist()}. The error's `state` keeps the last "
+            "image with a finite objective and `history` every record so far; lower the learning rate, "
+            "check the model, or pass throw=False.",
+            state,
+            history,
+        )
+    return state, history
+
+
+def _empty_history(method, state, batched, store_every) -> History:
+    rec = (
+        jax.eval_shape(method.records, state)
+        if not batched
+        else jax.eval_shape(eqx.filter_vmap(method.records), state)
+    )
+    lead = (state.iteration.shape[0],) if batched else ()
+    records = {k: np.zeros((*lead, 0), v.dtype) for k, v in rec.items()}
+    its = np.zeros((*lead, 0), np.int32)
+    if store_every:
+        img_shape = state.image.shape[1:] if batched else state.image.shape
+        saved = np.zeros((*lead, 0, *img_shape), state.image.dtype)
+        saved_its = np.zeros((*lead, 0), np.int32)
+    else:
+        saved = saved_its = None
+    return History(its, records, saved, saved_its)
+
+
+def _to_history(n_done, bufs, its, images, saved_its, batched) -> History:
+    n = int(np.max(np.asarray(n_done))) if np.size(n_done) else 0
+    records = {k: np.asarray(v)[..., :n] for k, v in bufs.items()}
+    iterations = np.asarray(its)[..., :n]
+    if images is not None:
+        saved_its = np.asarray(saved_its)
+        used = int(np.max(np.sum(saved_its >= 0, axis=-1))) if saved_its.size else 0
+        images = np.asarray(images)[:, :used] if batched else np.asarray(images)[:used]
+        saved_its = saved_its[..., :used]
+    return History(iterations, records, images, saved_its)
+
+
+def _concat(pieces: list[History]) -> History:
+    out = pieces[0]
+    for p in pieces[1:]:
+        out = out + p
+    return out
+
+
+def _update_bar(bar, n, piece: History, batched: bool) -> None:
+    bar.update(n)
+    if len(piece) == 0:
+        return
+    loss = piece.records.get("losses")
+    grad = piece.records.get("gradient_norm")
+    post = {}
+    if loss is not None:
+        last = loss[..., -1]
+        post["loss"] = f"{np.nanmax(last):.4g}" if batched else f"{float(last):.4g}"
+    if grad is not None:
+        last = grad[..., -1]
+        post["grad"] = f"{np.nanmax(last):.3g}" if batched else f"{float(last):.3g}"
+    bar.set_postfix(post, refresh=False)
