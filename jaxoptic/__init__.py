@@ -21,7 +21,16 @@ synthesis
 from importlib.metadata import PackageNotFoundError, version
 
 from . import data, losses, metrics, models, penalties, process, pyramids
-from .synthesis import History, Metamer, MetamerState, NonFiniteLossError, Status, synthesize
+from .synthesis import (
+    History,
+    Metamer,
+    MetamerCTF,
+    MetamerCTFState,
+    MetamerState,
+    NonFiniteLossError,
+    Status,
+    synthesize,
+)
 
 try:
     __version__ = version("jaxoptic")
@@ -31,6 +40,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "History",
     "Metamer",
+    "MetamerCTF",
+    "MetamerCTFState",
     "MetamerState",
     "NonFiniteLossError",
     "Status",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,3 +100,17 @@ def resize_window(window: np.ndarray, iteration: int, size: int) -> np.ndarray:
 
 def status_array(status: Status) -> jax.Array:
     return jnp.asarray(int(status), jnp.int32)
+
+
+def prepare_window_and_status(state, window: int, field: str = "loss_window"):
+    """Resize a ring buffer of recent losses to ``window`` slots and restart lanes that ended by budget
+    or convergence (host-side, between synthesize calls)."""
+    ring = getattr(state, field)
+    if ring.shape[-1] != window:
+        new = resize_window(np.asarray(ring), np.asarray(state.iteration), window)
+        state = eqx.tree_at(lambda s: getattr(s, field), state, jnp.asarray(new, ring.dtype))
+    status = state.status
+    restart = (status == int(Status.MAX_ITER)) | (status == int(Status.CONVERGED))
+    return eqx.tree_at(
+        lambda s: s.status, state, jnp.where(restart, status_array(Status.RUNNING), status)
+    )

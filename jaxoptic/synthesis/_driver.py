@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._common import resize_window, status_array
+from ._common import status_array
 from ._history import History
 from ._status import Status
 
@@ -35,6 +35,11 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(message)
         self.state = state
         self.history = history
+
+
+def _fill(dtype):
+    """Value of a record slot that was not written: NaN for floats, -1 for integers."""
+    return jnp.nan if jnp.issubdtype(dtype, jnp.inexact) else -1
 
 
 def _check_store_progress(store_progress) -> int:
@@ -71,7 +76,7 @@ def _run_chunk(
 
     def one(method, state):
         records = method.records(state)
-        bufs = {k: jnp.full((chunk_len,), jnp.nan, v.dtype) for k, v in records.items()}
+        bufs = {k: jnp.full((chunk_len,), _fill(v.dtype), v.dtype) for k, v in records.items()}
         its = jnp.full((chunk_len,), -1, jnp.int32)
         if store_every:
             images = jnp.zeros((n_slots, *state.image.shape), state.image.dtype)
@@ -136,19 +141,6 @@ def _shard_batch(tree):
     return jax.tree.map(put, tree)
 
 
-def _prepare_state(state, window: int):
-    """Resize the stopping window to ``window`` and restart lanes that ended by budget or convergence."""
-    if state.loss_window.shape[-1] != window:
-        new = resize_window(np.asarray(state.loss_window), np.asarray(state.iteration), window)
-        state = eqx.tree_at(
-            lambda s: s.loss_window, state, jnp.asarray(new, state.loss_window.dtype)
-        )
-    status = state.status
-    restart = (status == int(Status.MAX_ITER)) | (status == int(Status.CONVERGED))
-    status = jnp.where(restart, status_array(Status.RUNNING), status)
-    return eqx.tree_at(lambda s: s.status, state, status)
-
-
 def synthesize(
     method,
     state,
@@ -161,6 +153,7 @@ def synthesize(
     callback: Callable | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     throw: bool = True,
+    **options,
 ):
     """Run up to ``max_iter`` more steps of ``method`` from ``state`` in compiled chunks.
 
@@ -197,6 +190,9 @@ def synthesize(
     throw
         If the objective becomes non-finite, raise :class:`NonFiniteLossError` (default; it carries
         the state and history) or return normally with ``state.status == Status.NONFINITE``.
+    **options
+        Method-specific settings, e.g. ``change_scale_criterion`` and ``ctf_iters_to_check`` for
+        :class:`jaxoptic.MetamerCTF`.
 
     Returns
     -------
@@ -238,7 +234,7 @@ def synthesize(
         raise ValueError(f"`stop_criterion` must be a finite number, got {stop_criterion!r}.")
 
     batched = state.iteration.ndim == 1
-    state = _prepare_state(state, int(stop_iters_to_check))
+    state = _prepare(method, state, batched, int(stop_iters_to_check), stop_criterion, options)
     if batched:
         method, state = _shard_batch((method, state))
     n_slots = math.ceil(chunk_size / store_every) + 1 if store_every else 0
@@ -292,6 +288,19 @@ def synthesize(
             history,
         )
     return state, history
+
+
+def _prepare(method, state, batched, window, stop_criterion, options):
+    """Run the method's host-side ``prepare`` (window sizes, option checks) on one state or a batch."""
+    if not batched:
+        return method.prepare(
+            state, stop_iters_to_check=window, stop_criterion=stop_criterion, **options
+        )
+    # prepare only reshapes buffers and checks options: run it on lane 0's method, whole batch of states
+    lane0 = jax.tree.map(lambda x: x[0] if eqx.is_array(x) and x.ndim > 0 else x, method)
+    return lane0.prepare(
+        state, stop_iters_to_check=window, stop_criterion=stop_criterion, **options
+    )
 
 
 def _empty_history(method, state, batched, store_every) -> History:

@@ -20,6 +20,7 @@ from ._common import (
     check_optimizer,
     learning_rate_of,
     loss_converged,
+    prepare_window_and_status,
     status_array,
     strong_types,
     uses_linesearch,
@@ -267,6 +268,17 @@ class Metamer(eqx.Module):
         running = state.status == int(Status.RUNNING)
         status = jnp.where(running & converged, status_array(Status.CONVERGED), state.status)
         return status != int(Status.RUNNING), status
+
+    def prepare(
+        self, state: MetamerState, *, stop_iters_to_check: int, stop_criterion: float, **options
+    ):
+        """Host-side, before a :func:`jaxoptic.synthesize` call: size the loss window to
+        ``stop_iters_to_check`` and restart a state that ended by budget or convergence."""
+        if options:
+            raise TypeError(
+                f"{type(self).__name__} does not take the synthesize option(s) {sorted(options)}."
+            )
+        return prepare_window_and_status(state, stop_iters_to_check)
 
     def records(self, state: MetamerState) -> dict[str, Array]:
         """Per-iteration quantities the driver stores in the history (all 0-d arrays)."""
