@@ -20,7 +20,7 @@ synthesis
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, losses, metrics, models, penalties, process, pyramids
+from . import data, losses, metrics, models, penalties, process, pyramids, recipes
 from .synthesis import (
     History,
     Metamer,
@@ -53,5 +53,6 @@ __all__ = [
     "penalties",
     "process",
     "pyramids",
+    "recipes",
     "synthesize",
 ]

@@ -93,7 +93,7 @@ def relative_sse(
     >>> import jax.numpy as jnp
     >>> import jaxoptic as jo
     >>> float(jo.losses.relative_sse(jnp.array([2.0, 4, 6, 8, 10]), jnp.ones(5)))
-    120.0
+    33.0
     """
     return _sum_sq(_diff(synth_rep, ref_rep)) / _sum_sq(ref_rep)
 

@@ -1,0 +1,290 @@
+"""Portilla-Simoncelli texture metamer: time to plenoptic's quality, compile time, peak memory, batches.
+
+Case (issue #3, section 7): a 256x256 texture (bundled ``brick``), CPU, one core for both libraries.
+
+1. plenoptic's documented recipe: ``Metamer(img, PS, loss_function=portilla_simoncelli_loss_factory)``
+   with ``torch.optim.LBFGS(max_iter=10, max_eval=10, history_size=100, line_search_fn="strong_wolfe",
+   lr=1)`` for 100 iterations. Its final statistics MSE (``mean((ps(x) - ps(target))**2)``, unweighted,
+   computed by jaxoptic's PS in float64 on both outputs) is the quality target.
+2. jaxoptic's recipe (``jaxoptic.recipes.portilla_simoncelli_metamer``) from the same initial image,
+   run in chunks; we record the statistics MSE after every chunk and report the wall time (steady
+   state: compile excluded and reported separately) at which it first reaches the target.
+
+Both run in subprocesses pinned to one core with one thread. Peak resident memory of each process is
+read from ``resource.getrusage`` (it includes the interpreter and libraries). Results go to
+``benchmarks/results/ps_metamer.json`` and a Markdown table on stdout.
+
+Usage::
+
+    python benchmarks/ps_metamer.py --reference-python /path/to/ref-venv/bin/python [--batch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from _common import machine, run_pinned  # noqa: E402
+
+
+def _target_and_init(seed: int = 0):
+    from PIL import Image
+
+    img = (
+        np.asarray(
+            Image.open(HERE.parent / "jaxoptic" / "data" / "images" / "brick.png"), np.float64
+        )
+        / 255.0
+    )
+    img = img[None]
+    u = np.random.default_rng(seed).random(img.shape)
+    init = img.mean() + 0.2 * (u - 0.5)
+    return img.astype(np.float32), init.astype(np.float32)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker_torch(n_iter: int) -> dict:
+    import plenoptic as po
+    import torch
+
+    torch.set_num_threads(1)
+    img, init = _target_and_init()
+    img_t = torch.as_tensor(img)[None]
+    init_t = torch.as_tensor(init)[None]
+    model = po.models.PortillaSimoncelli(img.shape[-2:])
+    loss = po.loss.portilla_simoncelli_loss_factory(model, img_t)
+    met = po.Metamer(img_t, model, loss_function=loss)
+    met.setup(
+        initial_image=init_t,
+        optimizer=torch.optim.LBFGS,
+        optimizer_kwargs=dict(
+            max_iter=10, max_eval=10, history_size=100, line_search_fn="strong_wolfe", lr=1
+        ),
+    )
+    t0 = time.perf_counter()
+    met.synthesize(max_iter=n_iter, stop_criterion=-1.0)
+    elapsed = time.perf_counter() - t0
+    return {
+        "library": "plenoptic",
+        "plenoptic": po.__version__,
+        "torch": torch.__version__,
+        "iterations": n_iter,
+        "time_s": elapsed,
+        "final_loss": float(met.losses[-1]),
+        "metamer": met.metamer.detach().numpy()[0].tolist(),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _stats_mse(images: list[np.ndarray], target: np.ndarray) -> list[float]:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import jaxoptic as jo
+
+    ps = jo.models.PortillaSimoncelli(target.shape[-2:])
+    f = jax.jit(lambda x: ps(x))
+    t = f(jnp.asarray(target, jnp.float64))
+    return [float(jnp.mean((f(jnp.asarray(x, jnp.float64)) - t) ** 2)) for x in images]
+
+
+def worker_jax(max_iter: int, chunk: int, target_mse: float) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    import jaxoptic as jo
+
+    img, init = _target_and_init()
+    img, init = jnp.asarray(img), jnp.asarray(init)
+    met, state0 = jo.recipes.portilla_simoncelli_metamer(
+        img, key=jax.random.key(0), initial_image=init
+    )
+    ps = jo.models.PortillaSimoncelli(img.shape[-2:])
+
+    @jax.jit
+    def stats_mse(x, t):
+        return jnp.mean((ps(x) - t) ** 2)
+
+    target_rep = ps(img)  # float32 here; the final comparison is redone in float64
+    # compile: first chunk of a throw-away run
+    t0 = time.perf_counter()
+    jo.synthesize(met, state0, max_iter=1, chunk_size=chunk, progress=False)
+    compile_s = time.perf_counter() - t0
+
+    state, elapsed, trace = state0, 0.0, []
+    reached = None
+    while int(state.iteration) < max_iter:
+        t0 = time.perf_counter()
+        state, _ = jo.synthesize(
+            met, state, max_iter=chunk, chunk_size=chunk, progress=False, stop_criterion=-1.0
+        )
+        jax.block_until_ready(state.image)
+        elapsed += time.perf_counter() - t0
+        mse = float(stats_mse(state.image, target_rep))
+        trace.append((int(state.iteration), elapsed, mse))
+        if reached is None and mse <= target_mse:
+            reached = (int(state.iteration), elapsed)
+            break
+    return {
+        "library": "jaxoptic",
+        "jax": jax.__version__,
+        "compile_s": compile_s,
+        "trace": trace,
+        "reached": reached,
+        "metamer": np.asarray(state.image)[0].tolist(),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def worker_batch(sizes: list[int], n_iter: int) -> dict:
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    import jaxoptic as jo
+
+    img, _ = _target_and_init()
+    img = jnp.asarray(img)
+    out = {}
+    for n in sizes:
+        images = jnp.stack([img] * n)
+        keys = jax.random.split(jax.random.key(0), n)
+        mets, states = eqx.filter_vmap(
+            lambda im, k: jo.recipes.portilla_simoncelli_metamer(im, key=k)
+        )(images, keys)
+        jo.synthesize(mets, states, max_iter=1, chunk_size=n_iter, progress=False)  # compile
+        t0 = time.perf_counter()
+        s, _ = jo.synthesize(
+            mets, states, max_iter=n_iter, chunk_size=n_iter, progress=False, stop_criterion=-1.0
+        )
+        jax.block_until_ready(s.image)
+        batched = time.perf_counter() - t0
+        met, state = jo.recipes.portilla_simoncelli_metamer(img, key=keys[0])
+        jo.synthesize(met, state, max_iter=1, chunk_size=n_iter, progress=False)
+        t0 = time.perf_counter()
+        for i in range(n):
+            met, state = jo.recipes.portilla_simoncelli_metamer(img, key=keys[i])
+            s1, _ = jo.synthesize(
+                met, state, max_iter=n_iter, chunk_size=n_iter, progress=False, stop_criterion=-1.0
+            )
+            jax.block_until_ready(s1.image)
+        sequential = time.perf_counter() - t0
+        out[str(n)] = {
+            "batched_s": batched,
+            "sequential_s": sequential,
+            "ratio": batched / sequential,
+        }
+    return {"batch": out, "iterations": n_iter}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference-python", default=sys.executable)
+    parser.add_argument("--iterations", type=int, default=100, help="plenoptic L-BFGS iterations")
+    parser.add_argument("--max-iter", type=int, default=2000, help="jaxoptic iteration budget")
+    parser.add_argument("--chunk", type=int, default=10)
+    parser.add_argument("--core", type=int, default=0)
+    parser.add_argument(
+        "--batch", action="store_true", help="also measure batch throughput (N=1,4,8,16)"
+    )
+    parser.add_argument("--batch-iterations", type=int, default=20)
+    parser.add_argument("--worker", choices=["jax", "torch", "batch"], help=argparse.SUPPRESS)
+    parser.add_argument("--target-mse", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="1,4,8,16", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker == "torch":
+        print(json.dumps(worker_torch(args.iterations)))
+        return
+    if args.worker == "jax":
+        print(json.dumps(worker_jax(args.max_iter, args.chunk, args.target_mse)))
+        return
+    if args.worker == "batch":
+        print(
+            json.dumps(worker_batch([int(s) for s in args.sizes.split(",")], args.batch_iterations))
+        )
+        return
+
+    ref = run_pinned(
+        args.reference_python,
+        Path(__file__),
+        ["--worker", "torch", "--iterations", str(args.iterations)],
+        args.core,
+    )
+    target, _ = _target_and_init()
+    ref_mse = _stats_mse([np.asarray(ref["metamer"], np.float32)[None]], target)[0]
+    ours = run_pinned(
+        sys.executable,
+        Path(__file__),
+        [
+            "--worker",
+            "jax",
+            "--max-iter",
+            str(args.max_iter),
+            "--chunk",
+            str(args.chunk),
+            "--target-mse",
+            repr(ref_mse),
+        ],
+        args.core,
+    )
+    our_mse = _stats_mse([np.asarray(ours["metamer"], np.float32)[None]], target)[0]
+    result = {
+        "machine": machine(),
+        "plenoptic": {k: v for k, v in ref.items() if k != "metamer"},
+        "plenoptic_stats_mse": ref_mse,
+        "jaxoptic": {k: v for k, v in ours.items() if k != "metamer"},
+        "jaxoptic_final_stats_mse": our_mse,
+    }
+    if args.batch:
+        result["batch"] = run_pinned(
+            sys.executable,
+            Path(__file__),
+            ["--worker", "batch", "--batch-iterations", str(args.batch_iterations)],
+            args.core,
+        )
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "ps_metamer.json").write_text(json.dumps(result, indent=2))
+
+    print(
+        f"Machine: {result['machine']['cpu']}, 1 core (taskset -c {args.core}), 1 thread, float32"
+    )
+    print(
+        f"plenoptic {ref['plenoptic']} (torch {ref['torch']}): {args.iterations} L-BFGS iterations in "
+        f"{ref['time_s']:.1f} s, statistics MSE {ref_mse:.3e}, peak RSS {ref['peak_rss_mb']:.0f} MB"
+    )
+    if ours["reached"]:
+        it, t = ours["reached"]
+        print(
+            f"jaxoptic {ours['jax']}: reached it after {it} iterations in {t:.1f} s "
+            f"({ref['time_s'] / t:.1f}x faster); compile {ours['compile_s']:.1f} s; peak RSS {ours['peak_rss_mb']:.0f} MB"
+        )
+    else:
+        print(
+            f"jaxoptic did not reach plenoptic's statistics MSE within {args.max_iter} iterations "
+            f"(final {our_mse:.3e})"
+        )
+    if "batch" in result:
+        print("\n| N | batched (vmap) | N sequential runs | ratio |\n|---|---|---|---|")
+        for n, r in result["batch"]["batch"].items():
+            print(
+                f"| {n} | {r['batched_s']:.1f} s | {r['sequential_s']:.1f} s | {r['ratio']:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
