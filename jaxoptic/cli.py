@@ -82,25 +82,12 @@ def _load_image(spec: str):
         raise UsageError(f"--image: {err}") from err
 
 
-def _ps_weights(model, rep):
-    """plenoptic's portilla_simoncelli_loss_factory weights: min/max pixel stats dropped, highpass x100."""
-    import jax.numpy as jnp
-
-    stats = model.to_dict(jnp.ones_like(rep))
-    stats["pixel_statistics"] = stats["pixel_statistics"].at[..., 4:].set(0.0)
-    stats["var_highpass_residual"] = stats["var_highpass_residual"] * 100.0
-    return model.from_dict(stats)
-
-
 def run_metamer(args) -> dict:
     import jax
 
     if args.float64:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
-    import numpy as np
-    import optax
-    from tqdm.auto import tqdm
 
     import jaxoptic as jo
 
@@ -108,66 +95,28 @@ def run_metamer(args) -> dict:
     if args.float64:
         image = image.astype(jnp.float64)
     try:
-        model = jo.models.PortillaSimoncelli(
-            image.shape[-2:],
+        met, state = jo.recipes.portilla_simoncelli_metamer(
+            image,
+            key=jax.random.key(args.seed),
             n_scales=args.n_scales,
             n_orientations=args.n_orientations,
             spatial_corr_width=args.spatial_corr_width,
         )
     except ValueError as err:
         raise UsageError(str(err)) from err
-
-    target = model(image)
-    weights = _ps_weights(model, target)
-    penalty_lambda = 0.1
-
-    def loss_fn(x):
-        diff = weights * (model(x) - target)
-        penalty = jnp.sum(jnp.minimum(x, 0.0) ** 2 + jnp.maximum(x - 1.0, 0.0) ** 2)
-        return jnp.sqrt(jnp.sum(diff**2)) + penalty_lambda * penalty
-
-    key = jax.random.key(args.seed)
-    noise = jax.random.uniform(key, image.shape, dtype=image.dtype)
-    x0 = jnp.mean(image) + 0.2 * (noise - 0.5)
-
-    optimizer = optax.lbfgs(memory_size=100)
-    opt_state = optimizer.init(x0)
-    opt_state = jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), opt_state)  # drop weak types
-    value_and_grad = optax.value_and_grad_from_state(loss_fn)
-
-    @jax.jit
-    def chunk(x, state, n):
-        def body(_, carry):
-            x, state, _ = carry
-            value, grad = value_and_grad(x, state=state)
-            updates, state = optimizer.update(
-                grad, state, x, value=value, grad=grad, value_fn=loss_fn
-            )
-            return optax.apply_updates(x, updates), state, value
-
-        return jax.lax.fori_loop(0, n, body, (x, state, jnp.zeros((), x.dtype)))
-
-    initial_loss = float(loss_fn(x0))
-    losses = [(0, initial_loss)]
-    x, state = x0, opt_state
+    x0 = state.image
     t0 = time.perf_counter()
-    chunk_size = 10
-    with tqdm(total=args.max_iter, desc="metamer", disable=args.no_progress) as bar:
-        done = 0
-        while done < args.max_iter:
-            n = min(chunk_size, args.max_iter - done)
-            x, state, last = chunk(x, state, n)
-            loss = float(last)
-            losses.append((done + n - 1, loss))  # loss at the start of the chunk's last step
-            done += n
-            bar.update(n)
-            bar.set_postfix(loss=f"{loss:.4g}")
-            if not np.isfinite(loss):
-                raise RuntimeError(f"the loss became non-finite at iteration {done}; try --float64")
+    state, history = jo.synthesize(
+        met, state, max_iter=args.max_iter, progress=not args.no_progress
+    )
     elapsed = time.perf_counter() - t0
+    x = state.image
+    losses = [(int(i), float(v)) for i, v in zip(history.iterations, history.losses, strict=True)]
+    loss_fn, target = met.objective, met.target_representation
 
     final_loss = float(loss_fn(x))
-    stats_mse = float(jnp.mean((model(x) - target) ** 2))
+    losses.append((int(state.iteration), final_loss))  # the objective of the final image
+    stats_mse = float(jnp.mean((met.model(x) - target) ** 2))
     return {
         "image": image,
         "metamer": x,
@@ -176,7 +125,9 @@ def run_metamer(args) -> dict:
         "final_loss": final_loss,
         "stats_mse": stats_mse,
         "time_s": elapsed,
-        "model": model,
+        "iterations": int(state.iteration),
+        "status": jo.Status(int(state.status)).name.lower(),
+        "model": met.model,
     }
 
 
@@ -236,7 +187,8 @@ def _write_outputs(args, result) -> None:
         },
         "seed": args.seed,
         "losses": [[int(i), float(v)] for i, v in result["losses"]],
-        "iterations": args.max_iter,
+        "iterations": result["iterations"],
+        "status": result["status"],
         "final_loss": result["final_loss"],
         "statistics_mse": result["stats_mse"],
         "time_s": result["time_s"],
