@@ -29,6 +29,12 @@ from ._common import (
 from ._status import Status
 
 
+@eqx.filter_jit
+def _representation(model, image):
+    """``model(image)`` compiled once per model structure and image shape (not once per Metamer)."""
+    return model(image)
+
+
 class MetamerState(eqx.Module):
     """Everything that changes during metamer synthesis (a pytree; checkpoint it, vmap it).
 
@@ -150,7 +156,7 @@ class Metamer(eqx.Module):
         self.loss_function = loss_function
         self.penalty_function = penalty_function
         self.penalty_lambda = jnp.asarray(penalty_lambda, self.image.dtype)
-        target = eqx.filter_jit(lambda m, x: m(x))(model, self.image)
+        target = _representation(model, self.image)
         if not isinstance(self.image, jax.core.Tracer):
             finite = all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(target))
             if not finite:
