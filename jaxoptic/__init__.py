@@ -14,13 +14,16 @@ metrics
     Image-quality metrics: MSE, SSIM, MS-SSIM, NLPD and model-based metrics.
 losses, penalties
     Objective terms for synthesis.
+optimizers
+    An L-BFGS that makes one objective evaluation per update (efficient in batches), and PyTorch's
+    AMSGrad.
 synthesis
     Metamer synthesis and the :func:`synthesize` driver (also exported at the top level).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, losses, metrics, models, penalties, process, pyramids, recipes
+from . import data, losses, metrics, models, optimizers, penalties, process, pyramids, recipes
 from .synthesis import (
     History,
     Metamer,
@@ -50,6 +53,7 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "optimizers",
     "penalties",
     "process",
     "pyramids",

@@ -2,7 +2,7 @@
 
 Currently one subcommand, the main job of the library::
 
-    jaxoptic metamer --image brick --max-iter 100 --seed 0 --out out/brick
+    jaxoptic metamer --image brick --max-iter 200 --seed 0 --out out/brick
 
 synthesizes a Portilla-Simoncelli texture metamer of a bundled image (``camera``, ``brick``,
 ``grass``, ``gravel``) or of an image file, and writes ``metamer.png``, ``comparison.png`` (target,
@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     met.add_argument("--model", default="portilla-simoncelli", choices=["portilla-simoncelli"])
     met.add_argument(
-        "--max-iter", type=_positive_int, default=100, help="L-BFGS iterations (default 100)"
+        "--max-iter",
+        type=_positive_int,
+        default=200,
+        help="iterations, each one objective evaluation of the L-BFGS recipe (default 200)",
     )
     met.add_argument(
         "--seed", type=_positive_int, default=0, help="seed of the initial noise image"

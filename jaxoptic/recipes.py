@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from . import losses as _losses
+from . import optimizers as _optimizers
 from . import penalties as _penalties
 from .models import PortillaSimoncelli
 from .synthesis import Metamer, MetamerState
@@ -55,7 +56,8 @@ def metamer(
     loss_function, penalty_lambda
         As :class:`jaxoptic.Metamer`.
     optimizer
-        Default ``optax.lbfgs()`` (zoom line search, strong Wolfe conditions).
+        Default :func:`jaxoptic.optimizers.lbfgs` (optax's L-BFGS steps and zoom line search, one
+        objective evaluation per iteration, so ``max_iter`` counts evaluations).
     initial_image
         Start here instead of uniform noise in [0, 1].
 
@@ -78,7 +80,7 @@ def metamer(
         model,
         loss_function=loss_function,
         penalty_lambda=penalty_lambda,
-        optimizer=optax.lbfgs() if optimizer is None else optimizer,
+        optimizer=_optimizers.lbfgs() if optimizer is None else optimizer,
     )
     return met, met.init(key=key, initial_image=initial_image)
 
@@ -102,7 +104,9 @@ def portilla_simoncelli_metamer(
     - model: :class:`jaxoptic.models.PortillaSimoncelli` for the image's shape;
     - loss: :func:`jaxoptic.losses.portilla_simoncelli_loss` (plenoptic's reweighting: pixel min/max
       dropped, highpass variance x100), plus the [0, 1] range penalty with weight ``penalty_lambda``;
-    - optimizer: ``optax.lbfgs(memory_size=memory_size)`` with its zoom (strong Wolfe) line search;
+    - optimizer: :func:`jaxoptic.optimizers.lbfgs` with ``memory_size`` curvature pairs: optax's
+      L-BFGS steps and zoom (strong Wolfe) line search, made of one objective evaluation per
+      iteration, so that batches do no wasted work (``max_iter`` counts evaluations);
     - initial image: the target's mean plus uniform noise of width ``initial_noise``.
 
     ``benchmarks/README.md`` records the measurements behind these defaults.
@@ -156,7 +160,7 @@ def portilla_simoncelli_metamer(
         loss_function=loss,
         penalty_function=_penalties.range_penalty,
         penalty_lambda=penalty_lambda,
-        optimizer=optax.lbfgs(memory_size=memory_size) if optimizer is None else optimizer,
+        optimizer=_optimizers.lbfgs(memory_size=memory_size) if optimizer is None else optimizer,
     )
     if initial_image is None:
         initial_image = _initial_image(met.image, key, initial_noise)

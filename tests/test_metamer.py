@@ -193,6 +193,28 @@ def test_repeated_calls_do_not_recompile(adam_metamer, image):
     assert _driver.TRACE_COUNT == before
 
 
+def test_new_metamers_with_default_or_recipe_optimizers_share_compiled_programs(image):
+    # the optimizer is a static field: default and recipe optimizers are shared instances
+    first = jo.Metamer(image, Pool())
+    jo.synthesize(first, first.init(key=jax.random.key(0)), max_iter=2, progress=False)
+    lbfgs = jo.Metamer(image, Pool(), optimizer=jo.optimizers.lbfgs(memory_size=3))
+    jo.synthesize(lbfgs, lbfgs.init(key=jax.random.key(0)), max_iter=2, progress=False)
+    before = _driver.TRACE_COUNT
+    again = jo.Metamer(image[:, ::-1], Pool())
+    jo.synthesize(again, again.init(key=jax.random.key(1)), max_iter=2, progress=False)
+    lbfgs2 = jo.Metamer(image[:, ::-1], Pool(), optimizer=jo.optimizers.lbfgs(memory_size=3))
+    jo.synthesize(lbfgs2, lbfgs2.init(key=jax.random.key(1)), max_iter=2, progress=False)
+    assert _driver.TRACE_COUNT == before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "1e-4", True])
+def test_bad_stop_criterion_is_refused(adam_metamer, bad):
+    with pytest.raises(ValueError, match="stop_criterion"):
+        jo.synthesize(
+            adam_metamer, adam_metamer.init(key=jax.random.key(0)), max_iter=1, stop_criterion=bad
+        )
+
+
 def test_callback_sees_state_and_history_between_chunks(adam_metamer):
     seen = []
     jo.synthesize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -29,7 +31,20 @@ def check_optimizer(optimizer) -> optax.GradientTransformationExtraArgs:
             f"`optimizer` must be an optax GradientTransformation (e.g. optax.adam(0.01) or optax.lbfgs()), "
             f"got {type(optimizer).__name__}."
         )
+    return _with_extra_args(optimizer)
+
+
+@functools.lru_cache(maxsize=256)
+def _with_extra_args(optimizer) -> optax.GradientTransformationExtraArgs:
+    # cached: the optimizer is a static field of a method, so the same optimizer must give the same
+    # wrapper or every new method would compile again
     return optax.with_extra_args_support(optimizer)
+
+
+@functools.cache
+def default_adam() -> optax.GradientTransformationExtraArgs:
+    """``optax.adam(0.01)``, one shared instance (methods built with it share compiled programs)."""
+    return check_optimizer(optax.adam(0.01))
 
 
 def uses_linesearch(opt_state) -> bool:

@@ -18,6 +18,7 @@ from ._status import Status
 __all__ = ["NonFiniteLossError", "synthesize"]
 
 DEFAULT_CHUNK = 25
+DEFAULT_STOP_CRITERION = 1e-4  # plenoptic's default for the optimization-based methods
 
 # Incremented each time the chunk function is traced (tests check that repeated calls do not retrace).
 TRACE_COUNT = 0
@@ -74,7 +75,7 @@ def _run_chunk(
     global TRACE_COUNT
     TRACE_COUNT += 1
 
-    def one(method, state):
+    def one(method, state, stop_criterion):
         records = method.records(state)
         bufs = {k: jnp.full((chunk_len,), _fill(v.dtype), v.dtype) for k, v in records.items()}
         its = jnp.full((chunk_len,), -1, jnp.int32)
@@ -117,8 +118,8 @@ def _run_chunk(
         return state, n_done, bufs, its, images, saved_its
 
     if batched:
-        return eqx.filter_vmap(one)(method, state)
-    return one(method, state)
+        return eqx.filter_vmap(one)(method, state, stop_criterion)
+    return one(method, state, stop_criterion)
 
 
 def _shard_batch(tree):
@@ -147,7 +148,7 @@ def synthesize(
     *,
     max_iter: int,
     store_progress: bool | int = False,
-    stop_criterion: float = 1e-4,
+    stop_criterion: float | None = None,
     stop_iters_to_check: int = 50,
     progress: bool = True,
     callback: Callable | None = None,
@@ -180,7 +181,9 @@ def synthesize(
         iterations in ``history.saved_images``.
     stop_criterion, stop_iters_to_check
         Stop when the loss changed by less than ``stop_criterion`` between iteration ``k -
-        stop_iters_to_check + 1`` and ``k`` (plenoptic's rule).
+        stop_iters_to_check + 1`` and ``k`` (plenoptic's rule; each method documents its own rule).
+        ``None`` (default) uses the method's ``default_stop_criterion`` (plenoptic's default for
+        that method), or 1e-4 if it has none.
     progress
         Show a tqdm progress bar (iteration, loss, gradient norm).
     callback
@@ -230,15 +233,23 @@ def synthesize(
         raise ValueError(f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}.")
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"`chunk_size` must be an int >= 1, got {chunk_size!r}.")
-    if not np.isfinite(stop_criterion):
-        raise ValueError(f"`stop_criterion` must be a finite number, got {stop_criterion!r}.")
+    if stop_criterion is not None and (
+        isinstance(stop_criterion, bool)
+        or not isinstance(stop_criterion, (int, float, np.integer, np.floating))
+        or not np.isfinite(stop_criterion)
+    ):
+        raise ValueError(
+            f"`stop_criterion` must be a finite number or None, got {stop_criterion!r}."
+        )
 
     batched = state.iteration.ndim == 1
-    state = _prepare(method, state, batched, int(stop_iters_to_check), stop_criterion, options)
+    crit = _stop_criterion_array(method, state, stop_criterion)
+    state = _prepare(
+        method, state, batched, int(stop_iters_to_check), float(np.max(np.asarray(crit))), options
+    )
     if batched:
-        method, state = _shard_batch((method, state))
+        method, state, crit = _shard_batch((method, state, crit))
     n_slots = math.ceil(chunk_size / store_every) + 1 if store_every else 0
-    crit = jnp.asarray(stop_criterion, state.loss.dtype)
 
     pieces: list[History] = []
     history = _empty_history(method, state, batched, store_every)
@@ -288,6 +299,18 @@ def synthesize(
             history,
         )
     return state, history
+
+
+def _stop_criterion_array(method, state, stop_criterion):
+    """One threshold per lane: the given number, or each method's own ``default_stop_criterion``."""
+    dtype = state.loss.dtype
+    shape = state.iteration.shape
+    if stop_criterion is None:
+        stop_criterion = getattr(method, "default_stop_criterion", DEFAULT_STOP_CRITERION)
+    crit = jnp.broadcast_to(jnp.asarray(stop_criterion, dtype), shape)
+    if not bool(jnp.all(jnp.isfinite(crit))):
+        raise ValueError(f"The stop criterion must be finite, got {np.asarray(crit)}.")
+    return crit
 
 
 def _prepare(method, state, batched, window, stop_criterion, options):

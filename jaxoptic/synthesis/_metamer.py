@@ -18,6 +18,7 @@ from ._common import (
     DEFAULT_WINDOW,
     check_finite_image,
     check_optimizer,
+    default_adam,
     learning_rate_of,
     loss_converged,
     prepare_window_and_status,
@@ -27,6 +28,15 @@ from ._common import (
     window_push,
 )
 from ._status import Status
+
+
+@eqx.filter_jit
+def _initial_terms(method, x0, with_grad: bool):
+    """Loss, penalty and (for line-search optimizers) the objective's gradient at the initial image,
+    compiled: run op by op, a model like Portilla-Simoncelli costs seconds and over a GB of memory."""
+    loss, penalty = method.loss_and_penalty(x0)
+    grad = jax.grad(method.objective)(x0) if with_grad else None
+    return loss, penalty, grad
 
 
 @eqx.filter_jit
@@ -150,7 +160,7 @@ class Metamer(eqx.Module):
                 raise ValueError(
                     f"`penalty_lambda` must be a finite number >= 0, got {penalty_lambda!r}."
                 )
-        self.optimizer = check_optimizer(optax.adam(0.01) if optimizer is None else optimizer)
+        self.optimizer = default_adam() if optimizer is None else check_optimizer(optimizer)
         self.image = jnp.asarray(image)
         self.model = model
         self.loss_function = loss_function
@@ -209,10 +219,10 @@ class Metamer(eqx.Module):
                 )
             x0 = jnp.asarray(initial_image, self.image.dtype)
         opt_state = self.optimizer.init(x0)
-        loss, penalty = self.loss_and_penalty(x0)
+        with_grad = uses_linesearch(opt_state)
+        loss, penalty, grad = _initial_terms(self, x0, with_grad)
         value = loss + self.penalty_lambda * penalty
-        if uses_linesearch(opt_state):
-            grad = jax.grad(self.objective)(x0)
+        if with_grad:
             opt_state = otu.tree_set(opt_state, value=value, grad=grad)
         dtype = self.image.dtype
         nan = jnp.asarray(jnp.nan, dtype)
