@@ -18,14 +18,21 @@ optimizers
     An L-BFGS that makes one objective evaluation per update (efficient in batches), and PyTorch's
     AMSGrad.
 synthesis
-    Metamer synthesis and the :func:`synthesize` driver (also exported at the top level).
+    Metamer, MetamerCTF, MADCompetition, Eigendistortion, Geodesic and the :func:`synthesize` driver
+    (also exported at the top level).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import data, losses, metrics, models, optimizers, penalties, process, pyramids, recipes
 from .synthesis import (
+    Eigendistortion,
+    EigendistortionState,
+    Geodesic,
+    GeodesicState,
     History,
+    MADCompetition,
+    MADCompetitionState,
     Metamer,
     MetamerCTF,
     MetamerCTFState,
@@ -41,7 +48,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Eigendistortion",
+    "EigendistortionState",
+    "Geodesic",
+    "GeodesicState",
     "History",
+    "MADCompetition",
+    "MADCompetitionState",
     "Metamer",
     "MetamerCTF",
     "MetamerCTFState",

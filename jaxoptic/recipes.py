@@ -23,7 +23,7 @@ from . import penalties as _penalties
 from .models import PortillaSimoncelli
 from .synthesis import Metamer, MetamerState
 
-__all__ = ["metamer", "portilla_simoncelli_metamer"]
+__all__ = ["geodesic_restarts", "mad_competition_set", "metamer", "portilla_simoncelli_metamer"]
 
 
 def _initial_image(image, key, initial_noise: float):
@@ -165,3 +165,214 @@ def portilla_simoncelli_metamer(
     if initial_image is None:
         initial_image = _initial_image(met.image, key, initial_noise)
     return met, met.init(initial_image=initial_image)
+
+
+def mad_competition_set(
+    image,
+    metric_a: Callable,
+    metric_b: Callable,
+    *,
+    key,
+    metric_tradeoff_lambda: tuple[float, float] | None = None,
+    initial_noise: float = 0.1,
+    initial_image=None,
+    penalty_function: Callable = _penalties.range_penalty,
+    penalty_lambda: float = 0.1,
+    optimizer: optax.GradientTransformation | None = None,
+):
+    """The four images of a MAD competition study, as one batch for :func:`jaxoptic.synthesize`.
+
+    A full MAD competition (Wang & Simoncelli 2008) minimizes and maximizes each metric while holding
+    the other fixed. This returns a :class:`jaxoptic.MADCompetition` and its state with a leading
+    batch axis of 4, so that one compiled call synthesizes all four images. The lanes are:
+
+    ====  =================  ==========  ==================
+    lane  optimized metric   ``minmax``  held metric
+    ====  =================  ==========  ==================
+    0     ``metric_a``       ``"min"``   ``metric_b``
+    1     ``metric_a``       ``"max"``   ``metric_b``
+    2     ``metric_b``       ``"min"``   ``metric_a``
+    3     ``metric_b``       ``"max"``   ``metric_a``
+    ====  =================  ==========  ==================
+
+    All four start from the same initial image, as in a MAD study. With ``noise_key, lambda_key =
+    jax.random.split(key)``, lane ``i`` is the same synthesis as
+    ``MADCompetition(image, optimized, held, minmax, key=lambda_key, ...).init(key=noise_key)``
+    (to rounding).
+
+    Parameters
+    ----------
+    image
+        The reference image ``(C, H, W)``.
+    metric_a, metric_b
+        Distances ``metric(image_a, image_b)`` (0 for identical images; see
+        :class:`jaxoptic.MADCompetition`), e.g. :func:`jaxoptic.metrics.mse` and
+        ``lambda a, b: 1 - jaxoptic.metrics.ssim(a, b)``.
+    key
+        ``jax.random.key``: split into the key of the initial noise and the key of the random image
+        used to choose ``metric_tradeoff_lambda`` when it is None.
+    metric_tradeoff_lambda
+        ``(lambda when metric_a is optimized, lambda when metric_b is optimized)``, or None to choose
+        both with plenoptic's rule (see :class:`jaxoptic.MADCompetition`; warns with the values).
+    initial_noise
+        Standard deviation of the Gaussian noise added to ``image`` for the shared initial image.
+    initial_image
+        Start all four lanes from this image instead.
+    penalty_function, penalty_lambda, optimizer
+        As :class:`jaxoptic.MADCompetition` (default optimizer: Adam with AMSGrad, lr 0.01).
+
+    Returns
+    -------
+    method, state
+        Batched along a leading axis of 4, in the lane order above.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import jaxoptic as jo
+    >>> img = jo.data.camera()[:, :32, :32]
+    >>> def ssim_distance(a, b):
+    ...     return 1 - jo.metrics.ssim(a, b)
+    >>> mads, states = jo.recipes.mad_competition_set(
+    ...     img, jo.metrics.mse, ssim_distance, key=jax.random.key(0), metric_tradeoff_lambda=(1.0, 1.0))
+    >>> states, history = jo.synthesize(mads, states, max_iter=5, progress=False)
+    >>> states.image.shape, history.optimized_metric_loss.shape
+    ((4, 1, 32, 32), (4, 5))
+    """
+    import equinox as eqx
+
+    from .synthesis import MADCompetition
+
+    if metric_tradeoff_lambda is None:
+        lambda_a = lambda_b = None
+    else:
+        try:
+            lambda_a, lambda_b = metric_tradeoff_lambda
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`metric_tradeoff_lambda` must be None or a pair (lambda when metric_a is optimized, "
+                f"lambda when metric_b is optimized), got {metric_tradeoff_lambda!r}."
+            ) from None
+    noise_key, lambda_key = jax.random.split(key)
+    common = dict(
+        initial_noise=initial_noise,
+        penalty_function=penalty_function,
+        penalty_lambda=penalty_lambda,
+        optimizer=optimizer,
+        key=lambda_key,
+    )
+    # Both constructions check the metrics and choose their lambda; the lanes are then copies of the
+    # first (same metrics tuple, same optimizer) whose roles are set by array leaves.
+    mad_a = MADCompetition(image, metric_a, metric_b, "min", lambda_a, **common)
+    mad_b = MADCompetition(image, metric_b, metric_a, "min", lambda_b, **common)
+    dtype = mad_a.image.dtype
+    optimized_index = jnp.asarray([0, 0, 1, 1], jnp.int32)
+    sign = jnp.asarray([1.0, -1.0, 1.0, -1.0], dtype)
+    lambdas = jnp.stack([mad_a.metric_tradeoff_lambda] * 2 + [mad_b.metric_tradeoff_lambda] * 2)
+
+    def lane(index, s, lam):
+        return eqx.tree_at(
+            lambda m: (m.optimized_index, m.sign, m.metric_tradeoff_lambda), mad_a, (index, s, lam)
+        )
+
+    methods = eqx.filter_vmap(lane)(optimized_index, sign, lambdas)
+    states = eqx.filter_vmap(lambda m: m.init(key=noise_key, initial_image=initial_image))(methods)
+    return methods, states
+
+
+def geodesic_restarts(
+    image_a,
+    image_b,
+    model: Callable,
+    *,
+    keys,
+    n_steps: int = 10,
+    max_iter: int = 1000,
+    range_penalty_lambda: float = 0.1,
+    allowed_range: tuple[float, float] = (0.0, 1.0),
+    optimizer: optax.GradientTransformation | None = None,
+    stop_criterion: float | None = None,
+    stop_iters_to_check: int = 50,
+    progress: bool = False,
+    **synthesize_options,
+):
+    """Geodesics from random restarts: one Brownian-bridge start per key, run as one vmapped batch.
+
+    Every lane is a :class:`jaxoptic.Geodesic` started from ``initial_sequence="bridge"`` with its own
+    key; all lanes run in one compiled :func:`jaxoptic.synthesize` call and stop on their own. The
+    spread of the final path energies shows how much the result depends on the start (geodesics need
+    not be unique).
+
+    Parameters
+    ----------
+    image_a, image_b, model, n_steps, range_penalty_lambda, allowed_range, optimizer, stop_criterion
+        As :class:`jaxoptic.Geodesic` (``stop_criterion`` is the method's own threshold; ``None``
+        gives plenoptic's data-dependent default).
+    keys
+        A batch of ``jax.random.key`` (e.g. ``jax.random.split(key, 8)``), one per restart.
+    max_iter, stop_iters_to_check, progress, **synthesize_options
+        Passed to :func:`jaxoptic.synthesize`.
+
+    Returns
+    -------
+    geodesics, states, history, spread
+        The batched methods and final states, the batched history, and a dict with the final path
+        energy of every lane (``"path_energy"``, shape ``(n,)``), its ``"min"``, ``"median"`` and
+        ``"max"``, and ``"best"``, the index of the lowest.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import jaxoptic as jo
+    >>> img = jo.data.camera()[:, :16, :16]
+    >>> keys = jax.random.split(jax.random.key(0), 3)
+    >>> geos, states, history, spread = jo.recipes.geodesic_restarts(
+    ...     img, img[:, ::-1], jo.models.Gaussian((5, 5), std=1.0), keys=keys, n_steps=4, max_iter=5
+    ... )
+    >>> states.image.shape, spread["path_energy"].shape
+    ((3, 5, 1, 16, 16), (3,))
+    >>> bool(spread["min"] <= spread["median"] <= spread["max"])
+    True
+    """
+    import equinox as eqx
+    import numpy as np
+
+    from .synthesis import Geodesic, synthesize
+
+    if np.ndim(keys) < 1 or len(keys) < 1:
+        raise ValueError(
+            "`keys` must be a non-empty batch of keys, e.g. jax.random.split(jax.random.key(0), 8)."
+        )
+
+    def build(key):
+        geo = Geodesic(
+            image_a,
+            image_b,
+            model,
+            n_steps=n_steps,
+            initial_sequence="bridge",
+            range_penalty_lambda=range_penalty_lambda,
+            allowed_range=allowed_range,
+            optimizer=optimizer,
+            stop_criterion=stop_criterion,
+        )
+        return geo, geo.init(key=key, stop_iters_to_check=stop_iters_to_check)
+
+    geodesics, states = eqx.filter_vmap(build)(keys)
+    states, history = synthesize(
+        geodesics,
+        states,
+        max_iter=max_iter,
+        stop_iters_to_check=stop_iters_to_check,
+        progress=progress,
+        **synthesize_options,
+    )
+    energy = np.asarray(eqx.filter_vmap(lambda g, s: g.path_energy(s.image))(geodesics, states))
+    spread = {
+        "path_energy": energy,
+        "min": float(np.min(energy)),
+        "median": float(np.median(energy)),
+        "max": float(np.max(energy)),
+        "best": int(np.argmin(energy)),
+    }
+    return geodesics, states, history, spread
