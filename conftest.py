@@ -9,7 +9,7 @@ reference generators in ``tests/reference`` (they need plenoptic).
 import jax
 import pytest
 
-collect_ignore = ["jaxoptic/__main__.py", "tests/reference"]
+collect_ignore = ["jaxoptic/__main__.py", "tests/reference", "tests/fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,8 @@ losses, penalties
 optimizers
     An L-BFGS that makes one objective evaluation per update (efficient in batches), and PyTorch's
     AMSGrad.
+io
+    Checkpoints of synthesis runs: save, load, save_step, latest.
 synthesis
     Metamer, MetamerCTF, MADCompetition, Eigendistortion, Geodesic and the :func:`synthesize` driver
     (also exported at the top level).
@@ -24,7 +26,7 @@ synthesis
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, losses, metrics, models, optimizers, penalties, process, pyramids, recipes
+from . import data, io, losses, metrics, models, optimizers, penalties, process, pyramids, recipes
 from .synthesis import (
     Eigendistortion,
     EigendistortionState,
@@ -63,6 +65,7 @@ __all__ = [
     "Status",
     "__version__",
     "data",
+    "io",
     "losses",
     "metrics",
     "models",

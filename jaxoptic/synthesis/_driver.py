@@ -154,6 +154,9 @@ def synthesize(
     callback: Callable | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     throw: bool = True,
+    checkpoint_every: int | None = None,
+    checkpoint_dir=None,
+    checkpoint_keep: int | None = 3,
     **options,
 ):
     """Run up to ``max_iter`` more steps of ``method`` from ``state`` in compiled chunks.
@@ -193,6 +196,13 @@ def synthesize(
     throw
         If the objective becomes non-finite, raise :class:`NonFiniteLossError` (default; it carries
         the state and history) or return normally with ``state.status == Status.NONFINITE``.
+    checkpoint_every, checkpoint_dir, checkpoint_keep
+        Save a checkpoint (:func:`jaxoptic.io.save_step`, atomic) into ``checkpoint_dir`` every
+        ``checkpoint_every`` steps and at the end of the call, keeping the ``checkpoint_keep``
+        newest (None: all). Chunks are cut to at most ``checkpoint_every`` steps, so a killed
+        process loses at most that many. Resume with ``state, history = jaxoptic.io.load(
+        jaxoptic.io.latest(checkpoint_dir), method)``; a checkpoint's history covers the calls
+        that wrote it.
     **options
         Method-specific settings, e.g. ``change_scale_criterion`` and ``ctf_iters_to_check`` for
         :class:`jaxoptic.MetamerCTF`.
@@ -205,8 +215,9 @@ def synthesize(
     Raises
     ------
     ValueError
-        For a negative ``max_iter``, a bad ``store_progress``, ``stop_iters_to_check`` < 1 or
-        ``chunk_size`` < 1.
+        For a negative ``max_iter``, a bad ``store_progress``, ``stop_iters_to_check`` < 1,
+        ``chunk_size`` < 1, a non-finite ``stop_criterion``, or ``checkpoint_every`` < 1 or
+        without ``checkpoint_dir``.
     NonFiniteLossError
         If the objective became non-finite (unless ``throw=False``).
 
@@ -233,6 +244,20 @@ def synthesize(
         raise ValueError(f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}.")
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"`chunk_size` must be an int >= 1, got {chunk_size!r}.")
+    if checkpoint_every is not None:
+        if (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, (int, np.integer))
+            or checkpoint_every < 1
+        ):
+            raise ValueError(
+                f"`checkpoint_every` must be an int >= 1 or None, got {checkpoint_every!r}."
+            )
+        if checkpoint_dir is None:
+            raise ValueError(
+                "`checkpoint_every` needs `checkpoint_dir`, the directory to write to."
+            )
+        chunk_size = min(int(chunk_size), int(checkpoint_every))
     if stop_criterion is not None and (
         isinstance(stop_criterion, bool)
         or not isinstance(stop_criterion, (int, float, np.integer, np.floating))
@@ -254,6 +279,7 @@ def synthesize(
     pieces: list[History] = []
     history = _empty_history(method, state, batched, store_every)
     remaining = int(max_iter)
+    since_checkpoint = 0
     bar = tqdm(total=int(max_iter), disable=not progress, desc=type(method).__name__, leave=True)
     try:
         while remaining > 0 and bool(np.any(np.asarray(state.status) == int(Status.RUNNING))):
@@ -274,10 +300,16 @@ def synthesize(
             history = _concat(pieces)
             pieces = [history]
             _update_bar(bar, n, piece, batched)
+            since_checkpoint += int(np.max(np.asarray(n_done)))
+            if checkpoint_every is not None and since_checkpoint >= checkpoint_every:
+                _checkpoint(checkpoint_dir, method, state, history, checkpoint_keep)
+                since_checkpoint = 0
             if callback is not None:
                 callback(state, history)
     finally:
         bar.close()
+    if checkpoint_every is not None and since_checkpoint > 0:
+        _checkpoint(checkpoint_dir, method, state, history, checkpoint_keep)
 
     status = np.asarray(state.status)
     still = status == int(Status.RUNNING)
@@ -299,6 +331,12 @@ def synthesize(
             history,
         )
     return state, history
+
+
+def _checkpoint(directory, method, state, history, keep) -> None:
+    from ..io import save_step  # io depends on the synthesis package: import on use
+
+    save_step(directory, method, state, history, keep=keep)
 
 
 def _stop_criterion_array(method, state, stop_criterion):
