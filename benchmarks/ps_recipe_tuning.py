@@ -28,15 +28,15 @@ from ps_metamer import _stats_mse, _target_and_init  # noqa: E402
 CANDIDATES = {
     "lbfgs m=5": {"memory_size": 5},
     "lbfgs m=10": {"memory_size": 10},
-    "lbfgs m=20 (default)": {"memory_size": 20},
-    "lbfgs m=50": {"memory_size": 50},
+    "lbfgs m=20": {"memory_size": 20},
+    "lbfgs m=50 (default)": {"memory_size": 50},
     "lbfgs m=20, noise start": {"memory_size": 20, "start": "uniform"},
     "optax.lbfgs m=20": {"memory_size": 20, "optimizer": "optax"},
     "adam lr=0.02": {"optimizer": "adam", "lr": 0.02},
 }
 
 
-def worker(name: str, target_mse: float, max_iter: int, chunk: int) -> dict:
+def worker(name: str, target_mse: float, max_iter: int, chunk: int, seed: int) -> dict:
     import jax
     import jax.numpy as jnp
     import optax
@@ -44,10 +44,10 @@ def worker(name: str, target_mse: float, max_iter: int, chunk: int) -> dict:
     import jaxoptic as jo
 
     cfg = CANDIDATES[name]
-    img, init = _target_and_init()
+    img, init = _target_and_init(seed)
     img = jnp.asarray(img)
     if cfg.get("start") == "uniform":  # plenoptic's default start: uniform noise in [0, 1]
-        init = jax.random.uniform(jax.random.key(0), img.shape, img.dtype)
+        init = jax.random.uniform(jax.random.key(seed), img.shape, img.dtype)
     init = jnp.asarray(init)
     opt = None
     if cfg.get("optimizer") == "optax":
@@ -58,7 +58,7 @@ def worker(name: str, target_mse: float, max_iter: int, chunk: int) -> dict:
         img,
         key=jax.random.key(0),
         initial_image=init,
-        memory_size=cfg.get("memory_size", 20),
+        memory_size=cfg.get("memory_size", 50),
         optimizer=opt,
     )
     ps = jo.models.PortillaSimoncelli(img.shape[-2:])
@@ -80,6 +80,7 @@ def worker(name: str, target_mse: float, max_iter: int, chunk: int) -> dict:
             break
     return {
         "name": name,
+        "seed": seed,
         "compile_s": compile_s,
         "reached": reached,
         "final_stats_mse": float(stats_mse(state.image)),
@@ -94,11 +95,15 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=1500)
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--only", default=None, help="comma-separated candidate names")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the initial image")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--target-mse", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.target_mse, args.max_iter, args.chunk)))
+        print(
+            json.dumps(worker(args.worker, args.target_mse, args.max_iter, args.chunk, args.seed))
+        )
         return
 
     ref_file = HERE / "results" / "ps_metamer_plenoptic_100.json"
@@ -109,31 +114,35 @@ def main() -> None:
     target_mse = _stats_mse([np.asarray(ref["metamer"], np.float32)], target)[0]
     names = args.only.split(",") if args.only else list(CANDIDATES)
     rows = []
-    for name in names:
-        r = run_pinned(
-            sys.executable,
-            Path(__file__),
-            [
-                "--worker",
-                name,
-                "--target-mse",
-                repr(target_mse),
-                "--max-iter",
-                str(args.max_iter),
-                "--chunk",
-                str(args.chunk),
-            ],
-            args.core,
-        )
-        rows.append(r)
-        print(json.dumps(r), flush=True)
-    out = HERE / "results" / "ps_recipe_tuning.json"
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for name in names:
+            r = run_pinned(
+                sys.executable,
+                Path(__file__),
+                [
+                    "--worker",
+                    name,
+                    "--target-mse",
+                    repr(target_mse),
+                    "--max-iter",
+                    str(args.max_iter),
+                    "--chunk",
+                    str(args.chunk),
+                    "--seed",
+                    str(seed),
+                ],
+                args.core,
+            )
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    out = HERE / "results" / f"ps_recipe_tuning_{args.seeds.replace(',', '_')}.json"
     out.write_text(json.dumps({"target_stats_mse": target_mse, "rows": rows}, indent=2))
     print(f"\nTarget statistics MSE (plenoptic, 100 L-BFGS iterations): {target_mse:.3e}")
-    print("| setting | iterations to target | time to target | compile |\n|---|---|---|---|")
+    print("| setting | seed | iterations to target | time to target | compile |")
+    print("|---|---|---|---|---|")
     for r in rows:
         it, t = r["reached"] if r["reached"] else (f">{r['iterations']}", float("nan"))
-        print(f"| {r['name']} | {it} | {t:.1f} s | {r['compile_s']:.1f} s |")
+        print(f"| {r['name']} | {r['seed']} | {it} | {t:.1f} s | {r['compile_s']:.1f} s |")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def as_shape2d(shape, name: str = "image_shape") -> tuple[int, int]:
         shape = (int(shape), int(shape))
     try:
         shape = tuple(int(s) for s in shape)
-    except TypeError as err:
+    except (TypeError, ValueError, OverflowError) as err:  # None, 'a', nan, inf
         raise ValueError(f"`{name}` must be an int or a pair of ints, got {shape!r}.") from err
     if len(shape) != 2 or any(s <= 0 for s in shape):
         raise ValueError(

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array
 
@@ -101,7 +102,27 @@ def _quadmin(a, fa, fpa, b, fb):
     return a - fpa / (2.0 * curvature)
 
 
-@functools.lru_cache(maxsize=64)
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    return int(value)
+
+
+def _check_number(value, name, low, high=np.inf, *, open_low=False, open_high=False) -> float:
+    """A real number in [low, high] (open ends where asked); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"`{name}` must be a number, got {value!r}.")
+    v = float(value)
+    above = v > low if open_low else v >= low
+    below = v < high if open_high else v <= high
+    if not (np.isfinite(v) and above and below):
+        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+        raise ValueError(
+            f"`{name}` must be a finite number in {lo}{low}, {high}{hi}, got {value!r}."
+        )
+    return v
+
+
 def lbfgs(
     memory_size: int = 10,
     *,
@@ -170,18 +191,37 @@ def lbfgs(
     >>> bool(jnp.allclose(x, 3.0, atol=1e-3)), int(state.evaluations)
     (True, 12)
     """
-    if isinstance(memory_size, bool) or not isinstance(memory_size, int) or memory_size < 1:
-        raise ValueError(f"`memory_size` must be an int >= 1, got {memory_size!r}.")
-    if (
-        isinstance(max_linesearch_steps, bool)
-        or not isinstance(max_linesearch_steps, int)
-        or max_linesearch_steps < 1
-    ):
-        raise ValueError(
-            f"`max_linesearch_steps` must be an int >= 1, got {max_linesearch_steps!r}."
-        )
-    if max_stepsize is not None and not max_stepsize > 0:
-        raise ValueError(f"`max_stepsize` must be > 0 or None, got {max_stepsize!r}.")
+    return _lbfgs(
+        _check_positive_int(memory_size, "memory_size"),
+        max_linesearch_steps=_check_positive_int(max_linesearch_steps, "max_linesearch_steps"),
+        max_stepsize=None
+        if max_stepsize is None
+        else _check_number(max_stepsize, "max_stepsize", 0.0, open_low=True),
+        increase_factor=_check_number(increase_factor, "increase_factor", 1.0, open_low=True),
+        slope_rtol=_check_number(slope_rtol, "slope_rtol", 0.0, 1.0, open_low=True, open_high=True),
+        curv_rtol=_check_number(curv_rtol, "curv_rtol", 0.0, 1.0, open_low=True, open_high=True),
+        approx_dec_rtol=None
+        if approx_dec_rtol is None
+        else _check_number(approx_dec_rtol, "approx_dec_rtol", 0.0),
+        stepsize_precision=_check_number(stepsize_precision, "stepsize_precision", 0.0),
+        scale_init_precond=bool(scale_init_precond),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _lbfgs(
+    memory_size: int = 10,
+    *,
+    max_linesearch_steps: int = 20,
+    max_stepsize: float | None = None,
+    increase_factor: float = 2.0,
+    slope_rtol: float = 1e-4,
+    curv_rtol: float = 0.9,
+    approx_dec_rtol: float | None = 1e-6,
+    stepsize_precision: float = 1e-5,
+    scale_init_precond: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+    """The cached implementation of :func:`lbfgs` (arguments already checked)."""
     inner = optax.scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond)
 
     def decrease_error(stepsize, value, slope, value_init, slope_init):
@@ -417,7 +457,6 @@ class AMSGradState(NamedTuple):
     learning_rate: Array
 
 
-@functools.lru_cache(maxsize=64)
 def amsgrad(
     learning_rate: float = 0.01, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
 ) -> optax.GradientTransformationExtraArgs:
@@ -456,6 +495,18 @@ def amsgrad(
     >>> [round(float(v), 4) for v in x]  # the first step moves every coordinate by the learning rate
     [0.9, -1.9]
     """
+
+    return _amsgrad(
+        _check_number(learning_rate, "learning_rate", 0.0),
+        _check_number(b1, "b1", 0.0, 1.0, open_high=True),
+        _check_number(b2, "b2", 0.0, 1.0, open_high=True),
+        _check_number(eps, "eps", 0.0),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _amsgrad(learning_rate: float, b1: float, b2: float, eps: float):
+    """The cached implementation of :func:`amsgrad` (arguments already checked)."""
 
     def init(params):
         leaves = jax.tree.leaves(params)

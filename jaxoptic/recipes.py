@@ -20,6 +20,7 @@ import optax
 from . import losses as _losses
 from . import optimizers as _optimizers
 from . import penalties as _penalties
+from ._validation import check_image
 from .models import PortillaSimoncelli
 from .synthesis import Metamer, MetamerState
 
@@ -94,7 +95,7 @@ def portilla_simoncelli_metamer(
     spatial_corr_width: int = 7,
     reweighting_dict: Mapping[str, object] | None = None,
     penalty_lambda: float = 0.1,
-    memory_size: int = 20,
+    memory_size: int = 50,
     initial_noise: float = 0.2,
     initial_image=None,
     optimizer: optax.GradientTransformation | None = None,
@@ -124,9 +125,11 @@ def portilla_simoncelli_metamer(
     penalty_lambda
         Weight of the range penalty.
     memory_size
-        L-BFGS history length.
+        L-BFGS history length. 50 was the only one of 5, 10, 20 and 50 that reached plenoptic's
+        100-iteration quality from all three measured starts, and the fastest on average.
     initial_noise
-        Width of the uniform noise around the mean in the initial image.
+        Width of the uniform noise around the mean in the initial image (slightly faster than
+        plenoptic's uniform noise in [0, 1] in the measurements).
     initial_image
         Start here instead.
     optimizer
@@ -147,6 +150,7 @@ def portilla_simoncelli_metamer(
     >>> bool(hist.losses[-1] < hist.losses[0])
     True
     """
+    check_image(image)
     model = PortillaSimoncelli(
         image.shape[-2:],
         n_scales=n_scales,

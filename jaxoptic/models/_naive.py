@@ -418,8 +418,10 @@ def _check_amplitude_ratio(amplitude_ratio) -> float:
     if np.ndim(amplitude_ratio) != 0:
         raise ValueError(f"`amplitude_ratio` must be a scalar, got {amplitude_ratio!r}.")
     value = float(amplitude_ratio)
-    if not value >= 1.0:
-        raise ValueError(f"`amplitude_ratio` must be at least 1, got {amplitude_ratio!r}.")
+    if not 1.0 <= value < np.inf:  # inf would make the filters (and outputs) NaN
+        raise ValueError(
+            f"`amplitude_ratio` must be at least 1 (and finite), got {amplitude_ratio!r}."
+        )
     return value
 
 

@@ -563,12 +563,8 @@ class PortillaSimoncelli(eqx.Module):
         """
         check_image(image)
         check_image_shape(image, self.image_shape, owner="PortillaSimoncelli model")
-        index = None if scales is None else self._scale_indices(scales)
-        # half-precision images are analysed in float32 (there are no float16 FFTs)
-        x = jnp.asarray(image)
-        full = self._full_representation(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
-        kept = self._layout.kept if index is None else self._layout.kept[index]
-        return jnp.take(full, jnp.asarray(kept), axis=-1).astype(x.dtype)
+        index = None if scales is None else tuple(int(i) for i in self._scale_indices(scales))
+        return _forward(self, jnp.asarray(image), index)
 
     def _full_representation(self, x: Array) -> Array:
         """All statistics (redundant ones included), flattened in plenoptic's order, ``(C, n_full)``."""
@@ -878,3 +874,13 @@ class PortillaSimoncelli(eqx.Module):
         (1, 348)
         """
         return self.from_dict(groups)
+
+
+@eqx.filter_jit
+def _forward(model: PortillaSimoncelli, x, index: tuple[int, ...] | None):
+    """The statistics, compiled once per model structure, image shape and scale subset (called op by
+    op, the model costs seconds and hundreds of MB; inside a caller's jit this simply inlines)."""
+    # half-precision images are analysed in float32 (there are no float16 FFTs)
+    full = model._full_representation(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
+    kept = model._layout.kept if index is None else model._layout.kept[np.asarray(index, int)]
+    return jnp.take(full, jnp.asarray(kept), axis=-1).astype(x.dtype)

@@ -124,7 +124,7 @@ def circular_gaussian2d(
             f"If non-scalar, len(std) must equal out_channels, got len(std)={np.shape(std)[0]} and "
             f"out_channels={out_channels}."
         )
-    if _is_concrete(std) and np.any(np.asarray(std) <= 0):
+    if _is_concrete(std) and not np.all(np.asarray(std) > 0):  # also refuses NaN
         raise ValueError(f"`std` must be positive, got {np.asarray(std)!r}.")
 
     std = jnp.broadcast_to(jnp.asarray(std, dtype=dtype), (out_channels,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import equinox as eqx
@@ -233,6 +234,14 @@ def synthesize(
     >>> bool(history.losses[-1] < history.losses[0])
     True
     """
+    for name, obj in (("method", method), ("state", state)):
+        if not isinstance(obj, eqx.Module):
+            raise TypeError(
+                f"`{name}` must be a jaxoptic synthesis {name} (an equinox Module, e.g. from "
+                f"`Metamer(...)` / `method.init(...)`), got {type(obj).__name__}."
+            )
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable or None, got {type(callback).__name__}.")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValueError(f"`max_iter` must be an int >= 0, got {max_iter!r}.")
     store_every = _check_store_progress(store_progress)
@@ -242,7 +251,11 @@ def synthesize(
         or stop_iters_to_check < 1
     ):
         raise ValueError(f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}.")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
         raise ValueError(f"`chunk_size` must be an int >= 1, got {chunk_size!r}.")
     if checkpoint_every is not None:
         if (
@@ -256,6 +269,19 @@ def synthesize(
         if checkpoint_dir is None:
             raise ValueError(
                 "`checkpoint_every` needs `checkpoint_dir`, the directory to write to."
+            )
+        if not isinstance(checkpoint_dir, (str, os.PathLike)):
+            raise TypeError(
+                "`checkpoint_dir` must be a path (str or os.PathLike), "
+                f"got {type(checkpoint_dir).__name__}."
+            )
+        if checkpoint_keep is not None and (
+            isinstance(checkpoint_keep, bool)
+            or not isinstance(checkpoint_keep, (int, np.integer))
+            or checkpoint_keep < 1
+        ):
+            raise ValueError(
+                f"`checkpoint_keep` must be an int >= 1 or None, got {checkpoint_keep!r}."
             )
         chunk_size = min(int(chunk_size), int(checkpoint_every))
     if stop_criterion is not None and (

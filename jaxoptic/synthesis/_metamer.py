@@ -204,6 +204,14 @@ class Metamer(eqx.Module):
         stop_iters_to_check
             Size of the loss window of the stopping rule (``synthesize`` resizes it if needed).
         """
+        if (
+            isinstance(stop_iters_to_check, bool)
+            or not isinstance(stop_iters_to_check, (int, np.integer))
+            or stop_iters_to_check < 1
+        ):
+            raise ValueError(
+                f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}."
+            )
         if initial_image is None:
             if key is None:
                 raise ValueError(
