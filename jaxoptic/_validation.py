@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -98,16 +99,52 @@ def check_same_shape(a, b, names: tuple[str, str] = ("img1", "img2")) -> None:
         )
 
 
+def _is_whole(s) -> bool:
+    """An int (not a bool), or a float with an integral finite value."""
+    if isinstance(s, (bool, np.bool_)):
+        return False
+    if isinstance(s, (int, np.integer)):
+        return True
+    return isinstance(s, (float, np.floating)) and bool(np.isfinite(s)) and float(s).is_integer()
+
+
 def as_shape2d(shape, name: str = "image_shape") -> tuple[int, int]:
     """Normalise an int or a pair of ints to a ``(height, width)`` tuple of positive Python ints."""
-    if isinstance(shape, (int, np.integer)):
+    if _is_whole(shape):
         shape = (int(shape), int(shape))
-    try:
-        shape = tuple(int(s) for s in shape)
-    except (TypeError, ValueError, OverflowError) as err:  # None, 'a', nan, inf
-        raise ValueError(f"`{name}` must be an int or a pair of ints, got {shape!r}.") from err
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list, np.ndarray)):
+        raise ValueError(f"`{name}` must be an int or a pair of ints, got {shape!r}.")
+    if not all(_is_whole(s) for s in np.asarray(shape, dtype=object).reshape(-1)):
+        raise ValueError(f"`{name}` must be an int or a pair of ints, got {shape!r}.")
+    shape = tuple(int(s) for s in np.asarray(shape, dtype=object).reshape(-1))
     if len(shape) != 2 or any(s <= 0 for s in shape):
         raise ValueError(
             f"`{name}` must be a pair of positive ints (height, width), got {shape!r}."
         )
     return shape
+
+
+def check_scalar(value, name: str, *, minimum: float | None = 0.0) -> None:
+    """A finite real number (Python or NumPy scalar, or a 0-d array; not a bool) ``>= minimum``;
+    ValueError naming ``name`` otherwise. Tracers pass (they are checked where they were made)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    bound = f" >= {minimum:g}" if minimum is not None else ""
+    message = f"`{name}` must be a finite number{bound}, got {value!r}."
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise ValueError(message)
+    arr = np.asarray(value)
+    if arr.ndim != 0 or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise ValueError(message)
+    v = float(arr)
+    if not np.isfinite(v) or (minimum is not None and v < minimum):
+        raise ValueError(message)
+
+
+def check_window(value, name: str = "stop_iters_to_check") -> int:
+    """An int >= 1 (the length of a stopping window); ValueError naming ``name`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    return int(value)

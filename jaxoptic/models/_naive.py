@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validation import check_image
+from .._validation import check_image, check_scalar
 from ..process._conv import _check_pad_mode, _pad2d, depthwise_conv2d
 from ..process._filters import _as_kernel_size, circular_gaussian2d
 
@@ -417,6 +417,7 @@ def _check_on_center(on_center) -> tuple[bool, ...]:
 def _check_amplitude_ratio(amplitude_ratio) -> float:
     if np.ndim(amplitude_ratio) != 0:
         raise ValueError(f"`amplitude_ratio` must be a scalar, got {amplitude_ratio!r}.")
+    check_scalar(amplitude_ratio, "amplitude_ratio", minimum=None)  # a real number, not a string
     value = float(amplitude_ratio)
     if not 1.0 <= value < np.inf:  # inf would make the filters (and outputs) NaN
         raise ValueError(

@@ -22,7 +22,7 @@ from jaxtyping import Array, Float, Int, PyTree
 
 from .. import optimizers as _optimizers
 from .. import penalties as _penalties
-from .._validation import check_image, check_same_shape
+from .._validation import check_image, check_same_shape, check_scalar, check_window
 from ._common import (
     DEFAULT_WINDOW,
     check_optimizer,
@@ -72,10 +72,7 @@ def _endpoints(model, image_a, image_b, n_steps: int):
 
 
 def _check_number(value, name: str) -> None:
-    if isinstance(value, jax.core.Tracer):
-        return
-    if np.ndim(value) != 0 or not np.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    check_scalar(value, name, minimum=0.0)
 
 
 def _step_energy(rep: Array) -> Array:
@@ -482,7 +479,9 @@ class Geodesic(eqx.Module):
                 raise TypeError(f"`initial_sequence` must be a float array, got {seq.dtype}.")
             if not isinstance(seq, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(seq))):
                 raise ValueError("`initial_sequence` contains NaN or Inf values.")
-        return _initial_state(self, jnp.asarray(seq[1:-1], dtype), int(stop_iters_to_check))
+        return _initial_state(
+            self, jnp.asarray(seq[1:-1], dtype), check_window(stop_iters_to_check)
+        )
 
     def step(self, state: GeodesicState) -> GeodesicState:
         """One optimizer step on the interior frames (pure, jittable). A step on a non-finite

@@ -19,6 +19,7 @@ from jaxtyping import Array, Float, Int, PyTree
 
 from .. import optimizers as _optimizers
 from .. import penalties as _penalties
+from .._validation import check_scalar, check_window
 from ._common import (
     DEFAULT_WINDOW,
     check_finite_image,
@@ -127,11 +128,7 @@ def _caller_stacklevel() -> int:
 
 
 def _check_number(value, name: str, *, minimum: float | None = 0.0) -> None:
-    if isinstance(value, jax.core.Tracer):
-        return
-    if np.ndim(value) != 0 or not np.isfinite(value) or (minimum is not None and value < minimum):
-        bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise ValueError(f"`{name}` must be a finite number{bound}, got {value!r}.")
+    check_scalar(value, name, minimum=minimum)
 
 
 class MADCompetitionState(eqx.Module):
@@ -433,7 +430,7 @@ class MADCompetition(eqx.Module):
                     f"{tuple(self.image.shape)}; they must match."
                 )
             x0 = jnp.asarray(initial_image, dtype)
-        return _initial_state(self, x0, int(stop_iters_to_check))
+        return _initial_state(self, x0, check_window(stop_iters_to_check))
 
     def step(self, state: MADCompetitionState) -> MADCompetitionState:
         """One optimizer step (pure, jittable). A step on a non-finite objective changes nothing but the

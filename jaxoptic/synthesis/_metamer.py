@@ -7,13 +7,13 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 import optax.tree_utils as otu
 from jaxtyping import Array, Float, Int, PyTree
 
 from .. import losses as _losses
 from .. import penalties as _penalties
+from .._validation import check_scalar, check_window
 from ._common import (
     DEFAULT_WINDOW,
     check_finite_image,
@@ -151,15 +151,7 @@ class Metamer(eqx.Module):
             )
         if not callable(loss_function) or not callable(penalty_function):
             raise TypeError("`loss_function` and `penalty_function` must be callables.")
-        if not isinstance(penalty_lambda, jax.core.Tracer):
-            if (
-                np.ndim(penalty_lambda) != 0
-                or not np.isfinite(penalty_lambda)
-                or penalty_lambda < 0
-            ):
-                raise ValueError(
-                    f"`penalty_lambda` must be a finite number >= 0, got {penalty_lambda!r}."
-                )
+        check_scalar(penalty_lambda, "penalty_lambda", minimum=0.0)
         self.optimizer = default_adam() if optimizer is None else check_optimizer(optimizer)
         self.image = jnp.asarray(image)
         self.model = model
@@ -204,14 +196,7 @@ class Metamer(eqx.Module):
         stop_iters_to_check
             Size of the loss window of the stopping rule (``synthesize`` resizes it if needed).
         """
-        if (
-            isinstance(stop_iters_to_check, bool)
-            or not isinstance(stop_iters_to_check, (int, np.integer))
-            or stop_iters_to_check < 1
-        ):
-            raise ValueError(
-                f"`stop_iters_to_check` must be an int >= 1, got {stop_iters_to_check!r}."
-            )
+        stop_iters_to_check = check_window(stop_iters_to_check)
         if initial_image is None:
             if key is None:
                 raise ValueError(
