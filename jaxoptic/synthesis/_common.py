@@ -129,3 +129,30 @@ def prepare_window_and_status(state, window: int, field: str = "loss_window"):
     return eqx.tree_at(
         lambda s: s.status, state, jnp.where(restart, status_array(Status.RUNNING), status)
     )
+
+
+def guarded_update(optimizer, grad, opt_state, x, *, value, value_fn, finite):
+    """One optimizer update, undone where ``finite`` is False: ``(new_x, new_opt_state)``.
+
+    Every gradient-based method steps this way: a non-finite objective or gradient must leave the
+    image and the optimizer state as they were (the driver then stops with ``NONFINITE``)."""
+    updates, new_opt = optimizer.update(
+        grad, opt_state, x, value=value, grad=grad, value_fn=value_fn
+    )
+    new_x = optax.apply_updates(x, updates).astype(x.dtype)
+    return jax.tree.map(lambda a, b: jnp.where(finite, a, b), (new_x, new_opt), (x, opt_state))
+
+
+def refuse_options(method, options: dict) -> None:
+    """``prepare``'s check: TypeError naming the ``synthesize`` options ``method`` does not take."""
+    if options:
+        raise TypeError(
+            f"{type(method).__name__} does not take the synthesize option(s) {sorted(options)}."
+        )
+
+
+def converged_status(status, converged) -> tuple[jax.Array, jax.Array]:
+    """``terminate``'s result: a running lane whose rule fired becomes CONVERGED; ``(done, status)``."""
+    running = status == int(Status.RUNNING)
+    status = jnp.where(running & converged, status_array(Status.CONVERGED), status)
+    return status != int(Status.RUNNING), status

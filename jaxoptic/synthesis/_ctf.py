@@ -13,9 +13,12 @@ from jaxtyping import Array, Float, Int
 
 from ._common import (
     DEFAULT_WINDOW,
+    converged_status,
+    guarded_update,
     learning_rate_of,
     loss_converged,
     prepare_window_and_status,
+    refuse_options,
     resize_window,
     status_array,
     window_push,
@@ -230,8 +233,7 @@ class MetamerCTF(Metamer):
         **options,
     ) -> MetamerCTFState:
         """Host-side, before :func:`jaxoptic.synthesize`: check and store the coarse-to-fine settings."""
-        if options:
-            raise TypeError(f"MetamerCTF does not take the synthesize option(s) {sorted(options)}.")
+        refuse_options(self, options)
         if (
             isinstance(ctf_iters_to_check, bool)
             or not isinstance(ctf_iters_to_check, (int, np.integer))
@@ -295,12 +297,12 @@ class MetamerCTF(Metamer):
         )
         penalty = jnp.asarray(self.penalty_function(x), x.dtype).reshape(())
         finite = jnp.isfinite(value) & jnp.isfinite(overall) & jnp.all(jnp.isfinite(grad))
-        updates, new_opt = self.optimizer.update(
-            grad, opt_state, x, value=value, grad=grad, value_fn=objective
+        new_x, new_opt = guarded_update(
+            self.optimizer, grad, opt_state, x, value=value, value_fn=objective, finite=finite
         )
-        new_x = (x + updates).astype(x.dtype)
-        keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(finite, u, v), a, b)
-        new_x, new_opt = keep((new_x, new_opt), (x, state.opt_state))
+        # on a fault fall back to the state before this step (opt_state may have had its
+        # learning rate reset by a scale switch)
+        new_opt = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_opt, state.opt_state)
         new_x = jnp.where(finite, new_x, state.previous_image)
         return MetamerCTFState(
             image=new_x,
@@ -332,9 +334,7 @@ class MetamerCTF(Metamer):
         n = state.scales_window.shape[0]
         in_all = (state.stage == last) & ((state.iteration - 1 - state.scales_timing[last, 0]) > n)
         converged = loss_converged(state.loss_window, state.iteration, stop_criterion) & in_all
-        running = state.status == int(Status.RUNNING)
-        status = jnp.where(running & converged, status_array(Status.CONVERGED), state.status)
-        return status != int(Status.RUNNING), status
+        return converged_status(state.status, converged)
 
     def records(self, state: MetamerCTFState) -> dict[str, Array]:
         rec = super().records(state)

@@ -30,7 +30,13 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._common import check_finite_image, status_array, strong_types
+from ._common import (
+    check_finite_image,
+    converged_status,
+    refuse_options,
+    status_array,
+    strong_types,
+)
 from ._status import Status
 
 __all__ = ["EXACT_MAX_SIZE", "Eigendistortion", "EigendistortionState"]
@@ -528,9 +534,7 @@ class Eigendistortion(eqx.Module):
             # an exhausted basis spans the whole space: the Ritz pairs are exact
             exhausted = ~state.has_next & (state.basis_size >= 2 * self.k)
             converged = certified | exhausted
-        running = state.status == int(Status.RUNNING)
-        status = jnp.where(running & converged, status_array(Status.CONVERGED), state.status)
-        return status != int(Status.RUNNING), status
+        return converged_status(state.status, converged)
 
     def prepare(
         self,
@@ -543,10 +547,7 @@ class Eigendistortion(eqx.Module):
         """Host-side, before a :func:`jaxoptic.synthesize` call: store ``stop_criterion`` as the
         residual tolerance and restart a state that ended by budget or convergence
         (``stop_iters_to_check`` is not used)."""
-        if options:
-            raise TypeError(
-                f"{type(self).__name__} does not take the synthesize option(s) {sorted(options)}."
-            )
+        refuse_options(self, options)
         del stop_iters_to_check
         tol = jnp.full(state.tolerance.shape, stop_criterion, state.tolerance.dtype)
         state = eqx.tree_at(lambda s: s.tolerance, state, tol)

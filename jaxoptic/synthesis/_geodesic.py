@@ -26,8 +26,11 @@ from .._validation import check_image, check_same_shape, check_scalar, check_win
 from ._common import (
     DEFAULT_WINDOW,
     check_optimizer,
+    converged_status,
+    guarded_update,
     learning_rate_of,
     prepare_window_and_status,
+    refuse_options,
     status_array,
     strong_types,
     uses_linesearch,
@@ -497,12 +500,15 @@ class Geodesic(eqx.Module):
             (value, (energy, penalty, rep)), grad = jax.value_and_grad(self._terms, has_aux=True)(x)
         value = jnp.asarray(value, dtype).reshape(())
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
-        updates, opt_state = self.optimizer.update(
-            grad, state.opt_state, x, value=value, grad=grad, value_fn=self._value
+        new_x, opt_state = guarded_update(
+            self.optimizer,
+            grad,
+            state.opt_state,
+            x,
+            value=value,
+            value_fn=self._value,
+            finite=finite,
         )
-        new_x = optax.apply_updates(x, updates).astype(dtype)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
-        new_x, opt_state = keep((new_x, opt_state), (x, state.opt_state))
         new_image = jnp.where(finite, self._full(new_x), state.previous_image)
         pixel_change = jnp.sqrt(jnp.sum((new_x - x) ** 2)).astype(dtype)
         return GeodesicState(
@@ -542,19 +548,14 @@ class Geodesic(eqx.Module):
         threshold = jnp.asarray(stop_criterion, state.loss.dtype)
         window = state.pixel_change_window
         converged = (state.iteration > window.shape[0]) & jnp.all(window < threshold)
-        running = state.status == int(Status.RUNNING)
-        status = jnp.where(running & converged, status_array(Status.CONVERGED), state.status)
-        return status != int(Status.RUNNING), status
+        return converged_status(state.status, converged)
 
     def prepare(
         self, state: GeodesicState, *, stop_iters_to_check: int, stop_criterion: float, **options
     ):
         """Host-side, before a :func:`jaxoptic.synthesize` call: size the pixel-change window to
         ``stop_iters_to_check`` and restart a state that ended by budget or convergence."""
-        if options:
-            raise TypeError(
-                f"{type(self).__name__} does not take the synthesize option(s) {sorted(options)}."
-            )
+        refuse_options(self, options)
         return prepare_window_and_status(state, stop_iters_to_check, field="pixel_change_window")
 
     def records(self, state: GeodesicState) -> dict[str, Array]:

@@ -18,10 +18,13 @@ from ._common import (
     DEFAULT_WINDOW,
     check_finite_image,
     check_optimizer,
+    converged_status,
     default_adam,
+    guarded_update,
     learning_rate_of,
     loss_converged,
     prepare_window_and_status,
+    refuse_options,
     status_array,
     strong_types,
     uses_linesearch,
@@ -246,12 +249,15 @@ class Metamer(eqx.Module):
         value = jnp.asarray(value, x.dtype).reshape(())
         penalty = jnp.asarray(penalty, x.dtype).reshape(())
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
-        updates, opt_state = self.optimizer.update(
-            grad, state.opt_state, x, value=value, grad=grad, value_fn=self.objective
+        new_x, opt_state = guarded_update(
+            self.optimizer,
+            grad,
+            state.opt_state,
+            x,
+            value=value,
+            value_fn=self.objective,
+            finite=finite,
         )
-        new_x = optax.apply_updates(x, updates).astype(x.dtype)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
-        new_x, opt_state = keep((new_x, opt_state), (x, state.opt_state))
         new_x = jnp.where(finite, new_x, state.previous_image)
         status = jnp.where(finite, state.status, status_array(Status.NONFINITE))
         return MetamerState(
@@ -274,19 +280,14 @@ class Metamer(eqx.Module):
         """``(done, status)``: done when the loss changed by less than ``stop_criterion`` over the
         loss window (``stop_iters_to_check`` iterations), or when the status is no longer RUNNING."""
         converged = loss_converged(state.loss_window, state.iteration, stop_criterion)
-        running = state.status == int(Status.RUNNING)
-        status = jnp.where(running & converged, status_array(Status.CONVERGED), state.status)
-        return status != int(Status.RUNNING), status
+        return converged_status(state.status, converged)
 
     def prepare(
         self, state: MetamerState, *, stop_iters_to_check: int, stop_criterion: float, **options
     ):
         """Host-side, before a :func:`jaxoptic.synthesize` call: size the loss window to
         ``stop_iters_to_check`` and restart a state that ended by budget or convergence."""
-        if options:
-            raise TypeError(
-                f"{type(self).__name__} does not take the synthesize option(s) {sorted(options)}."
-            )
+        refuse_options(self, options)
         return prepare_window_and_status(state, stop_iters_to_check)
 
     def records(self, state: MetamerState) -> dict[str, Array]:
