@@ -52,6 +52,14 @@ def _target_and_init(seed: int = 0):
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process. Linux's ``VmHWM`` (reset by ``exec``); ``ru_maxrss``
+    elsewhere, which on Linux also counts the parent's memory at ``fork``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -60,6 +68,7 @@ def worker_torch(n_iter: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    rss_imports = _peak_rss_mb()
     img, init = _target_and_init()
     img_t = torch.as_tensor(img)[None]
     init_t = torch.as_tensor(init)[None]
@@ -85,6 +94,7 @@ def worker_torch(n_iter: int) -> dict:
         "final_loss": float(met.losses[-1]),
         "metamer": met.metamer.detach().numpy()[0].tolist(),
         "peak_rss_mb": _peak_rss_mb(),
+        "rss_after_imports_mb": rss_imports,
     }
 
 
@@ -167,6 +177,44 @@ def worker_jax(max_iter: int, chunk: int, target_mse: float, cache_dir: str | No
     }
 
 
+def worker_clean(n_iter: int, chunk: int, cache_dir: str | None) -> dict:
+    """The run alone, for its wall time and peak memory: recipe set-up, compile, then ``n_iter``
+    iterations in chunks, with none of the measuring (statistics after every chunk) of
+    :func:`worker_jax`, whose extra compiled programs would count in the peak memory."""
+    _use_cache(cache_dir)
+    import jax
+    import jax.numpy as jnp
+
+    import jaxoptic as jo
+
+    rss_imports = _peak_rss_mb()
+    img, init = _target_and_init()
+    img, init = jnp.asarray(img), jnp.asarray(init)
+    t0 = time.perf_counter()
+    met, state = jo.recipes.portilla_simoncelli_metamer(
+        img, key=jax.random.key(0), initial_image=init
+    )
+    jax.block_until_ready(state.image)
+    setup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jo.synthesize(met, state, max_iter=1, chunk_size=chunk, progress=False)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, _ = jo.synthesize(
+        met, state, max_iter=n_iter, chunk_size=chunk, progress=False, stop_criterion=-1.0
+    )
+    jax.block_until_ready(state.image)
+    return {
+        "iterations": int(state.iteration),
+        "time_s": time.perf_counter() - t0,
+        "setup_s": setup_s,
+        "compile_s": compile_s,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_after_imports_mb": rss_imports,
+        "metamer": np.asarray(state.image).tolist(),
+    }
+
+
 def worker_batch(sizes: list[int], n_iter: int, cache_dir: str | None) -> dict:
     _use_cache(cache_dir)
     import equinox as eqx
@@ -229,7 +277,9 @@ def main() -> None:
         action="store_true",
         help="reuse plenoptic's stored run (results/) instead of running it again",
     )
-    parser.add_argument("--worker", choices=["jax", "torch", "batch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["jax", "torch", "batch", "clean"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--target-mse", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="1,4,8,16", help="batch sizes for --batch")
@@ -240,6 +290,9 @@ def main() -> None:
         return
     if args.worker == "jax":
         print(json.dumps(worker_jax(args.max_iter, args.chunk, args.target_mse, args.cache_dir)))
+        return
+    if args.worker == "clean":
+        print(json.dumps(worker_clean(args.max_iter, args.chunk, args.cache_dir)))
         return
     if args.worker == "batch":
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -279,6 +332,15 @@ def main() -> None:
     cached = run_pinned(sys.executable, Path(__file__), worker_args, args.core)
     ours["cached"] = {k: v for k, v in cached.items() if k != "metamer"}
     our_mse = _stats_mse([np.asarray(ours["metamer"], np.float32)], target)[0]
+    if ours["reached"]:
+        # the same number of iterations without the measuring, cold and cached: time and memory
+        clean_dir = tempfile.mkdtemp(prefix="jaxoptic_bench_cache_")
+        clean_args = ["--worker", "clean", "--max-iter", str(ours["reached"][0])]
+        clean_args += ["--chunk", str(args.chunk), "--cache-dir", clean_dir]
+        clean = [run_pinned(sys.executable, Path(__file__), clean_args, args.core) for _ in "ab"]
+        for c in clean:
+            c["stats_mse"] = _stats_mse([np.asarray(c.pop("metamer"), np.float32)], target)[0]
+        ours["clean_cold"], ours["clean_cached"] = clean
     result = {
         "machine": machine(),
         "plenoptic": {k: v for k, v in ref.items() if k != "metamer"},
@@ -321,6 +383,17 @@ def main() -> None:
             f"{c['setup_s']:.1f} s cached); peak RSS {ours['peak_rss_mb']:.0f} MB cold "
             f"({ours['peak_rss_after_compile_mb']:.0f} MB after compiling), "
             f"{c['peak_rss_mb']:.0f} MB cached; cached run reached it in {c['reached'][1]:.1f} s"
+        )
+        for name in ("clean_cold", "clean_cached"):
+            c = ours[name]
+            print(
+                f"  {name}: {c['iterations']} iterations in {c['time_s']:.1f} s (statistics MSE "
+                f"{c['stats_mse']:.3e}); set-up {c['setup_s']:.1f} s, compile {c['compile_s']:.1f} s; "
+                f"peak RSS {c['peak_rss_mb']:.0f} MB ({c['rss_after_imports_mb']:.0f} MB after imports)"
+            )
+        print(
+            f"  plenoptic peak RSS {ref['peak_rss_mb']:.0f} MB "
+            f"({ref.get('rss_after_imports_mb', float('nan')):.0f} MB after imports)"
         )
     else:
         print(

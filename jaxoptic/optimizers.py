@@ -149,8 +149,11 @@ def lbfgs(
 
     The returned update is zero until the line search accepts a step; then it moves the parameters
     to the accepted point. The objective and gradient at the current parameters are kept in the
-    state as ``value`` and ``grad`` (set them after ``init`` with ``optax.tree_utils.tree_set``, as
-    :class:`jaxoptic.Metamer` does); ``update`` must receive ``value_fn`` (the objective).
+    state as ``value`` and ``grad``; ``update`` must receive ``value_fn`` (the objective). Either
+    set them after ``init`` with ``optax.tree_utils.tree_set``, or leave them unset: then the first
+    ``update`` evaluates the objective at the parameters, stores value and gradient and returns a
+    zero update (:class:`jaxoptic.Metamer` does this, so that the objective's gradient is compiled
+    once, inside the synthesis loop, and not a second time for the initial image).
 
     Calls with the same settings return the same object, so that synthesis methods built with it
     (where the optimizer is a static field) share one compiled program.
@@ -397,6 +400,9 @@ def _lbfgs(
     def update_fn(updates, state: LBFGSState, params, *, value, grad, value_fn, **extra_args):
         del updates  # the gradient at the iterate is `grad`
         value = jnp.asarray(value, state.value.dtype)
+        # A state straight from `init` whose value was never set (+inf, no evaluation yet): this
+        # update only evaluates the objective at the parameters and stores value and gradient.
+        pending = (state.evaluations == 0) & (state.value == jnp.inf)
 
         def start(_):
             # a new line search from the current iterate: L-BFGS direction, fresh bracket
@@ -408,9 +414,9 @@ def _lbfgs(
         def resume(_):
             return state.direction, state.lbfgs, state.linesearch
 
-        direction, lb, ls = jax.lax.cond(state.needs_direction, start, resume, None)
+        direction, lb, ls = jax.lax.cond(state.needs_direction & ~pending, start, resume, None)
 
-        t = trial_stepsize(ls)
+        t = jnp.where(pending, jnp.zeros_like(ls.low), trial_stepsize(ls))
         trial = optax.tree.cast_like(optax.tree.add_scale(params, t, direction), params)
         v, g = jax.value_and_grad(value_fn)(trial, **extra_args)
         v = jnp.asarray(v, value.dtype)
@@ -423,10 +429,11 @@ def _lbfgs(
         t_acc, v_acc, g_acc = optax.tree.where(
             use_safe, [ls.safe_stepsize, ls.safe_value, ls.safe_grad], [t, v, g]
         )
-        accept = done | failed
+        accept = (done | failed) & ~pending
         step = jnp.where(accept, t_acc, jnp.zeros_like(t_acc))
         new_updates = optax.tree.cast_like(optax.tree.scale(step, direction), params)
         new_value, new_grad = optax.tree.where(accept, [v_acc, g_acc], [value, grad])
+        new_value, new_grad = optax.tree.where(pending, [v, g], [new_value, new_grad])
         new_state = LBFGSState(
             value=new_value,
             grad=new_grad,
@@ -434,12 +441,12 @@ def _lbfgs(
                 state.learning_rate.dtype
             ),
             direction=direction,
-            needs_direction=accept,
+            needs_direction=accept | pending,
             iterations=state.iterations + accept.astype(jnp.int32),
             evaluations=state.evaluations + 1,
             last_linesearch_steps=jnp.where(accept, ls.steps, state.last_linesearch_steps),
             lbfgs=lb,
-            linesearch=ls,
+            linesearch=optax.tree.where(pending, state.linesearch, ls),
         )
         return new_updates, optax.tree.cast_like(new_state, other_tree=state)
 

@@ -392,3 +392,58 @@ def test_range_penalty_matches_plenoptic_definition():
     np.testing.assert_allclose(jo.penalties.RangePenalty((0.0, 2.0))(x), 0.25)
     with pytest.raises(ValueError, match="allowed_range"):
         jo.penalties.RangePenalty((1.0, 0.0))
+
+
+def test_jaxoptic_lbfgs_first_update_evaluates_an_unset_state():
+    """A fresh ``jo.optimizers.lbfgs`` state (value never set) spends its first update evaluating
+    the objective at the parameters; after that it takes the same steps as a state set by hand."""
+    f = lambda x: jnp.sum((x - 3.0) ** 2 * jnp.arange(1.0, 5.0))  # noqa: E731
+    opt = jo.optimizers.lbfgs()
+    x = jnp.zeros(4)
+    state = opt.init(x)
+    updates, lazy = opt.update(state.grad, state, x, value=state.value, grad=state.grad, value_fn=f)
+    np.testing.assert_array_equal(updates, jnp.zeros(4))
+    assert float(lazy.value) == float(f(x)) and int(lazy.evaluations) == 1
+    np.testing.assert_allclose(lazy.grad, jax.grad(f)(x), rtol=1e-6)
+    eager = optax.tree_utils.tree_set(opt.init(x), value=f(x), grad=jax.grad(f)(x))
+    xa, xb = x, x
+    for _ in range(6):
+        ua, lazy = opt.update(lazy.grad, lazy, xa, value=lazy.value, grad=lazy.grad, value_fn=f)
+        ub, eager = opt.update(
+            eager.grad, eager, xb, value=eager.value, grad=eager.grad, value_fn=f
+        )
+        xa, xb = optax.apply_updates(xa, ua), optax.apply_updates(xb, ub)
+    np.testing.assert_allclose(xa, xb, rtol=1e-6)
+
+
+def test_metamer_with_jaxoptic_lbfgs_evaluates_the_initial_image_in_its_first_step(image):
+    """``init`` leaves L-BFGS's value unset (no gradient compiled outside the loop); step 0 records
+    the objective and gradient at the initial image and leaves the image where it is."""
+    met = jo.Metamer(image, Pool(), optimizer=jo.optimizers.lbfgs(memory_size=3))
+    state = met.init(key=jax.random.key(0))
+    assert float(state.opt_state.value) == np.inf
+    x0 = state.image
+    np.testing.assert_allclose(state.loss, met.objective(x0), rtol=1e-6)
+    state1, history = jo.synthesize(met, state, max_iter=1, progress=False)
+    np.testing.assert_array_equal(state1.image, x0)
+    np.testing.assert_allclose(history.losses[0], met.objective(x0), rtol=1e-6)
+    grad = jax.grad(met.objective)(x0)
+    np.testing.assert_allclose(history.gradient_norm[0], jnp.sqrt(jnp.sum(grad**2)), rtol=1e-5)
+    assert history.pixel_change_norm[0] == 0
+    state20, history20 = jo.synthesize(met, state1, max_iter=20, progress=False)
+    assert history20.losses[-1] < 0.5 * history.losses[0]
+    assert int(state20.opt_state.evaluations) == 21
+
+
+def test_metamer_with_jaxoptic_lbfgs_stops_nonfinite_on_a_nan_initial_objective(image):
+    met = jo.Metamer(
+        image,
+        Pool(),
+        penalty_function=lambda x: jnp.nan * jnp.sum(x),
+        penalty_lambda=1.0,
+        optimizer=jo.optimizers.lbfgs(memory_size=3),
+    )
+    state = met.init(key=jax.random.key(0))
+    state, _ = jo.synthesize(met, state, max_iter=3, progress=False, throw=False)
+    assert jo.Status(int(state.status)) is jo.Status.NONFINITE
+    assert int(state.iteration) == 0 and float(state.opt_state.value) == np.inf

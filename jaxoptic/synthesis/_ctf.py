@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -105,6 +106,9 @@ class MetamerCTF(Metamer):
     coarse_to_fine: str = eqx.field(static=True)
     stage_indices: tuple | None
     stage_targets: tuple
+
+    # each step evaluates the current stage's objective itself (see `step`)
+    _defer_first_evaluation: ClassVar[bool] = False
 
     def __init__(
         self,

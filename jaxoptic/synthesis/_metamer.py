@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -14,6 +15,7 @@ from jaxtyping import Array, Float, Int, PyTree
 from .. import losses as _losses
 from .. import penalties as _penalties
 from .._validation import check_scalar, check_window
+from ..optimizers import LBFGSState
 from ._common import (
     DEFAULT_WINDOW,
     check_finite_image,
@@ -34,18 +36,26 @@ from ._status import Status
 
 
 @eqx.filter_jit
-def _initial_terms(method, x0, with_grad: bool):
-    """Loss, penalty and (for line-search optimizers) the objective's gradient at the initial image,
-    compiled: run op by op, a model like Portilla-Simoncelli costs seconds and over a GB of memory."""
-    loss, penalty = method.loss_and_penalty(x0)
-    grad = jax.grad(method.objective)(x0) if with_grad else None
-    return loss, penalty, grad
+def _initial_gradient(method, x0):
+    """The objective's gradient at the initial image, compiled (op by op, a model like
+    Portilla-Simoncelli costs seconds and over a GB of memory). Only optimizers that need it before
+    their first update (``optax.lbfgs``) pay this compilation."""
+    return jax.grad(method.objective)(x0)
 
 
 @eqx.filter_jit
 def _representation(model, image):
     """``model(image)`` compiled once per model structure and image shape (not once per Metamer)."""
     return model(image)
+
+
+@eqx.filter_jit
+def _loss_and_penalty_of(method, representation, image):
+    """Loss of a representation against the method's target, and the penalty of ``image``."""
+    loss = method.loss_function(representation, method.target_representation)
+    penalty = method.penalty_function(image)
+    dtype = image.dtype
+    return jnp.asarray(loss, dtype).reshape(()), jnp.asarray(penalty, dtype).reshape(())
 
 
 class MetamerState(eqx.Module):
@@ -131,6 +141,10 @@ class Metamer(eqx.Module):
     penalty_lambda: Float[Array, ""]
     optimizer: optax.GradientTransformationExtraArgs = eqx.field(static=True)
 
+    # With :func:`jaxoptic.optimizers.lbfgs`, ``init`` leaves the optimizer's value and gradient
+    # unset and the first step evaluates them (one compiled gradient, inside the loop).
+    _defer_first_evaluation: ClassVar[bool] = True
+
     # Identity hash and equality, so that bound methods can be given to jax.jit
     # (``jax.jit(met.step)``): JAX hashes the function, and a module holding arrays has no value hash.
     __hash__ = object.__hash__
@@ -171,6 +185,11 @@ class Metamer(eqx.Module):
         self.target_representation = target
 
     # -- objective -------------------------------------------------------------------------------
+    def _initial_loss_and_penalty(self, x0) -> tuple[Array, Array]:
+        """Loss and penalty of the initial image, through the compiled ``model(image)`` the target
+        representation already used: only the loss on representations and the penalty compile."""
+        return _loss_and_penalty_of(self, _representation(self.model, x0), x0)
+
     def loss_and_penalty(self, image) -> tuple[Array, Array]:
         """The representation loss and the penalty of ``image`` (before weighting)."""
         loss = self.loss_function(self.model(image), self.target_representation)
@@ -215,11 +234,11 @@ class Metamer(eqx.Module):
                 )
             x0 = jnp.asarray(initial_image, self.image.dtype)
         opt_state = self.optimizer.init(x0)
-        with_grad = uses_linesearch(opt_state)
-        loss, penalty, grad = _initial_terms(self, x0, with_grad)
+        loss, penalty = self._initial_loss_and_penalty(x0)
         value = loss + self.penalty_lambda * penalty
-        if with_grad:
-            opt_state = otu.tree_set(opt_state, value=value, grad=grad)
+        deferred = self._defer_first_evaluation and isinstance(opt_state, LBFGSState)
+        if uses_linesearch(opt_state) and not deferred:
+            opt_state = otu.tree_set(opt_state, value=value, grad=_initial_gradient(self, x0))
         dtype = self.image.dtype
         nan = jnp.asarray(jnp.nan, dtype)
         return MetamerState(
@@ -241,14 +260,19 @@ class Metamer(eqx.Module):
         status (``NONFINITE``) and falls back to the previous image."""
         x = state.image
         penalty = self.penalty_function(x)
-        if uses_linesearch(state.opt_state):
+        linesearch = uses_linesearch(state.opt_state)
+        pending = jnp.asarray(False)
+        if linesearch:
             value = otu.tree_get(state.opt_state, "value")
             grad = otu.tree_get(state.opt_state, "grad")
+            if isinstance(state.opt_state, LBFGSState):
+                # value and gradient not evaluated yet: this step's update evaluates them at x
+                pending = (state.opt_state.evaluations == 0) & (state.opt_state.value == jnp.inf)
         else:
             value, grad = jax.value_and_grad(self.objective)(x)
         value = jnp.asarray(value, x.dtype).reshape(())
         penalty = jnp.asarray(penalty, x.dtype).reshape(())
-        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+        finite = pending | (jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)))
         new_x, opt_state = guarded_update(
             self.optimizer,
             grad,
@@ -258,6 +282,14 @@ class Metamer(eqx.Module):
             value_fn=self.objective,
             finite=finite,
         )
+        if isinstance(state.opt_state, LBFGSState):
+            # the evaluation a pending step made is the record of this step (image unchanged)
+            value = jnp.where(pending, opt_state.value, value).astype(x.dtype)
+            grad = jnp.where(pending, opt_state.grad, grad)
+            finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+            new_x, opt_state = jax.tree.map(
+                lambda a, b: jnp.where(finite, a, b), (new_x, opt_state), (x, state.opt_state)
+            )
         new_x = jnp.where(finite, new_x, state.previous_image)
         status = jnp.where(finite, state.status, status_array(Status.NONFINITE))
         return MetamerState(
