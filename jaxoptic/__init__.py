@@ -17,6 +17,8 @@ losses, penalties
 optimizers
     An L-BFGS that makes one objective evaluation per update (efficient in batches), and PyTorch's
     AMSGrad.
+plot
+    Figures of images, pyramids, representations and synthesis runs (matplotlib; loaded lazily).
 io
     Checkpoints of synthesis runs: save, load, save_step, latest.
 synthesis
@@ -43,6 +45,16 @@ from .synthesis import (
     Status,
     synthesize,
 )
+
+
+def __getattr__(name):
+    # `jaxoptic.plot` imports matplotlib; load it on first use so `import jaxoptic` stays light.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'jaxoptic' has no attribute {name!r}")
+
 
 try:
     __version__ = version("jaxoptic")
@@ -71,6 +83,7 @@ __all__ = [
     "models",
     "optimizers",
     "penalties",
+    "plot",
     "process",
     "pyramids",
     "recipes",
