@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PyTree
 
 __all__ = [
@@ -175,7 +176,9 @@ def portilla_simoncelli_loss(
     """
     reweighting_dict = dict(reweighting_dict or {})
     rep = jax.eval_shape(model, image)
-    weights = model.to_dict(jnp.ones(rep.shape, rep.dtype))
+    # weights built in NumPy (no compilation): ones, with plenoptic's reweighting
+    dtype = np.dtype(rep.dtype)
+    weights = {k: np.asarray(v) for k, v in model.to_dict(np.ones(rep.shape, dtype)).items()}
     extra = set(reweighting_dict) - set(weights)
     if extra:
         raise ValueError(
@@ -189,7 +192,9 @@ def portilla_simoncelli_loss(
                 f"Expected 6 pixel statistics (the last two are min and max), got {pix.shape[-1]}; "
                 "give reweighting_dict['pixel_statistics'] explicitly."
             )
-        reweighting_dict["pixel_statistics"] = pix.at[..., -2:].set(0.0)
+        pix = pix.copy()
+        pix[..., -2:] = 0.0
+        reweighting_dict["pixel_statistics"] = pix
     if "var_highpass_residual" in weights and "var_highpass_residual" not in reweighting_dict:
         if weights["var_highpass_residual"].shape[-1] != 1:
             raise ValueError(
@@ -198,5 +203,9 @@ def portilla_simoncelli_loss(
         reweighting_dict["var_highpass_residual"] = 100.0
     for k in weights:
         if k in reweighting_dict:
-            weights[k] = weights[k] * jnp.asarray(reweighting_dict[k], rep.dtype)
+            r = reweighting_dict[k]
+            if isinstance(r, jax.Array):  # possibly traced: stay in JAX
+                weights[k] = jnp.asarray(weights[k]) * jnp.asarray(r, dtype)
+            else:
+                weights[k] = weights[k] * np.asarray(r, dtype)
     return PortillaSimoncelliLoss(model.from_dict(weights))

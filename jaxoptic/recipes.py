@@ -27,6 +27,7 @@ from .synthesis import Metamer, MetamerState
 __all__ = ["geodesic_restarts", "mad_competition_set", "metamer", "portilla_simoncelli_metamer"]
 
 
+@jax.jit
 def _initial_image(image, key, initial_noise: float):
     """``mean(image) + initial_noise * (u - 0.5)`` with ``u`` uniform in [0, 1), per channel."""
     u = jax.random.uniform(key, image.shape, dtype=image.dtype)

@@ -378,3 +378,17 @@ def test_bad_scales_raise():
         model(jnp.zeros((1, 64, 64)), scales=[0, 5])
     with pytest.raises(ValueError, match="invalid entries"):
         model.remove_scales(jnp.zeros((1, model.n_stats)), ["lowpass"])
+
+
+def test_building_the_model_and_its_loss_compiles_nothing(caplog):
+    """Filters and weights are built in NumPy and put on the device as they are: no small program is
+    compiled per array (each one cost time and memory before the synthesis had even started)."""
+    import logging
+
+    # a size no other test uses, so nothing is compiled already
+    img = np.random.default_rng(0).random((1, 72, 72)).astype(np.float32)
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        ps = jo.models.PortillaSimoncelli((72, 72), n_scales=3, spatial_corr_width=5)
+        jo.pyramids.SteerablePyramid((72, 72), height=3)
+        jo.losses.portilla_simoncelli_loss(ps, img)
+    assert [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()] == []

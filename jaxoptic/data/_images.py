@@ -9,9 +9,10 @@ from importlib import resources
 from pathlib import Path
 
 import imageio.v3 as iio
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
+
+from .._arrays import constant
 
 __all__ = ["brick", "camera", "grass", "gravel", "load_images", "save_image"]
 
@@ -23,7 +24,7 @@ _RGB_TO_GRAY = np.array([0.2125, 0.7154, 0.0721])
 
 def _bundled(name: str) -> Float[Array, "1 256 256"]:
     with resources.as_file(resources.files("jaxoptic.data") / "images" / f"{name}.png") as path:
-        return load_images(path)[0]
+        return constant(_to_channels(_read(path), True).astype(np.float32))
 
 
 def camera() -> Float[Array, "1 256 256"]:
@@ -234,7 +235,7 @@ def load_images(
             f"All images must have the same height and width to be stacked, got {listing}. "
             "Load them separately or crop/resize them to one size."
         )
-    return jnp.asarray(np.stack(images).astype(np.float32))
+    return constant(np.stack(images).astype(np.float32))
 
 
 def save_image(path: PathLike, image, bit_depth: int = 8) -> Path:

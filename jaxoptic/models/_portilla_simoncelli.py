@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._arrays import constant
 from .._validation import as_shape2d, check_image, check_image_shape
 from ..pyramids._steerable import SteerablePyramid
 
@@ -480,15 +481,15 @@ class PortillaSimoncelli(eqx.Module):
         ]
         windows[-1][0, 0] = 0.0
 
-        self._lo0 = jnp.asarray(lo0)
-        self._hi0 = jnp.asarray(np.asarray(pyr.hi0mask, dtype=np.float64))
-        self._band_masks = tuple(jnp.asarray(b) for b in band)
-        self._lomasks = tuple(jnp.asarray(m) for m in lomasks)
-        self._recon_lomasks = tuple(jnp.asarray(m) for m in recon_lomasks)
-        self._recon_gains = tuple(jnp.asarray(g) for g in gains)
-        self._recon_windows = tuple(jnp.asarray(w) for w in windows)
+        self._lo0 = constant(lo0)
+        self._hi0 = constant(np.asarray(pyr.hi0mask, dtype=np.float64))
+        self._band_masks = tuple(constant(b) for b in band)
+        self._lomasks = tuple(constant(m) for m in lomasks)
+        self._recon_lomasks = tuple(constant(m) for m in recon_lomasks)
+        self._recon_gains = tuple(constant(g) for g in gains)
+        self._recon_windows = tuple(constant(w) for w in windows)
         self._autocorr_mats = tuple(
-            tuple(jnp.asarray(a) for a in _autocorr_matrices(sz, width)) for sz in sizes
+            tuple(constant(a) for a in _autocorr_matrices(sz, width)) for sz in sizes
         )
 
     # ------------------------------------------------------------------------------------------------------
@@ -791,7 +792,7 @@ class PortillaSimoncelli(eqx.Module):
             start = layout.offsets[name]
             size = int(np.prod(shape))
             group = xp.reshape(full[..., start : start + size], (*lead, *shape))
-            out[name] = group if traced else jnp.asarray(group)
+            out[name] = group if traced else constant(group)
         return out
 
     def from_dict(self, groups: dict) -> Float[Array, "... n_stats"]:
@@ -846,7 +847,7 @@ class PortillaSimoncelli(eqx.Module):
         full = xp.concatenate(flat, axis=-1)
         if traced:
             return jnp.take(full, jnp.asarray(layout.kept), axis=-1)
-        return jnp.asarray(full[..., layout.kept])
+        return constant(full[..., layout.kept])
 
     # plenoptic's names
     def convert_to_dict(self, representation: Float[Array, "... n_stats"]) -> OrderedDict:

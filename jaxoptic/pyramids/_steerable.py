@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._arrays import constant
 from .._validation import check_image, check_image_shape
 
 __all__ = ["SteerablePyramid"]
@@ -306,11 +307,11 @@ class SteerablePyramid(eqx.Module):
         )
         self._band_shapes = masks["band_shapes"]
         self._selections = masks["selections"]
-        self.lo0mask = jnp.asarray(masks["lo0"])
-        self.hi0mask = jnp.asarray(masks["hi0"])
-        self.band_masks = tuple(jnp.asarray(m) for m in masks["band"])
-        self.recon_band_masks = tuple(jnp.asarray(m) for m in masks["recon_band"])
-        self.lomasks = tuple(jnp.asarray(m) for m in masks["lo"])
+        self.lo0mask = constant(masks["lo0"])
+        self.hi0mask = constant(masks["hi0"])
+        self.band_masks = tuple(constant(m) for m in masks["band"])
+        self.recon_band_masks = tuple(constant(m) for m in masks["recon_band"])
+        self.lomasks = tuple(constant(m) for m in masks["lo"])
 
     # ------------------------------------------------------------------------------------------
     @property

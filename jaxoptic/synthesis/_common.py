@@ -17,10 +17,20 @@ from ._status import Status
 DEFAULT_WINDOW = 50  # plenoptic's default stop_iters_to_check
 
 
+def all_finite(tree) -> bool:
+    """True when every array leaf of a concrete pytree is finite (checked on the host: as JAX ops,
+    each new shape would compile two small programs)."""
+    return all(
+        bool(np.all(np.isfinite(np.asarray(leaf))))
+        for leaf in jax.tree.leaves(tree)
+        if eqx.is_array(leaf)
+    )
+
+
 def check_finite_image(x, name: str) -> None:
     """A concrete image must be a finite float array ``(C, H, W)`` (ValueError naming ``name`` otherwise)."""
     check_image(x, name)
-    if not isinstance(x, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(x))):
+    if not isinstance(x, jax.core.Tracer) and not all_finite(x):
         raise ValueError(f"`{name}` contains NaN or Inf values; synthesis needs a finite image.")
 
 

@@ -390,11 +390,18 @@ def _prepare(method, state, batched, window, stop_criterion, options):
     )
 
 
+def _records(method, state):
+    return method.records(state)
+
+
 def _empty_history(method, state, batched, store_every) -> History:
+    # a module-level function, not the bound method `method.records`: JAX keys caches on the
+    # function, and comparing two bound methods of equinox modules compares their arrays (a
+    # comparison, compiled op by op, per model array)
     rec = (
-        jax.eval_shape(method.records, state)
+        eqx.filter_eval_shape(_records, method, state)
         if not batched
-        else jax.eval_shape(eqx.filter_vmap(method.records), state)
+        else eqx.filter_eval_shape(eqx.filter_vmap(_records, in_axes=(None, 0)), method, state)
     )
     lead = (state.iteration.shape[0],) if batched else ()
     records = {k: np.zeros((*lead, 0), v.dtype) for k, v in rec.items()}

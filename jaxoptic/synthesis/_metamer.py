@@ -8,16 +8,19 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import optax.tree_utils as otu
 from jaxtyping import Array, Float, Int, PyTree
 
 from .. import losses as _losses
 from .. import penalties as _penalties
+from .._arrays import constant
 from .._validation import check_scalar, check_window
 from ..optimizers import LBFGSState
 from ._common import (
     DEFAULT_WINDOW,
+    all_finite,
     check_finite_image,
     check_optimizer,
     converged_status,
@@ -47,6 +50,13 @@ def _initial_gradient(method, x0):
 def _representation(model, image):
     """``model(image)`` compiled once per model structure and image shape (not once per Metamer)."""
     return model(image)
+
+
+@eqx.filter_jit
+def _initial_optimizer_state(optimizer, x0):
+    """``optimizer.init(x0)`` with strong types, compiled (op by op, every zeros array of the state
+    would compile a small program of its own)."""
+    return strong_types(optimizer.init(x0))
 
 
 @eqx.filter_jit
@@ -177,8 +187,7 @@ class Metamer(eqx.Module):
         self.penalty_lambda = jnp.asarray(penalty_lambda, self.image.dtype)
         target = _representation(model, self.image)
         if not isinstance(self.image, jax.core.Tracer):
-            finite = all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(target))
-            if not finite:
+            if not all_finite(target):
                 raise ValueError(
                     "The model's representation of `image` contains NaN or Inf; check the model and the image."
                 )
@@ -233,25 +242,25 @@ class Metamer(eqx.Module):
                     f"{tuple(self.image.shape)}; they must match."
                 )
             x0 = jnp.asarray(initial_image, self.image.dtype)
-        opt_state = self.optimizer.init(x0)
+        opt_state = _initial_optimizer_state(self.optimizer, x0)
         loss, penalty = self._initial_loss_and_penalty(x0)
         value = loss + self.penalty_lambda * penalty
         deferred = self._defer_first_evaluation and isinstance(opt_state, LBFGSState)
         if uses_linesearch(opt_state) and not deferred:
             opt_state = otu.tree_set(opt_state, value=value, grad=_initial_gradient(self, x0))
-        dtype = self.image.dtype
-        nan = jnp.asarray(jnp.nan, dtype)
+        dtype = np.dtype(self.image.dtype)
+        nan = constant(np.asarray(np.nan, dtype))
         return MetamerState(
             image=x0,
             opt_state=strong_types(opt_state),
-            iteration=jnp.asarray(0, jnp.int32),
+            iteration=constant(np.int32(0)),
             loss=value,
             penalty=penalty,
             gradient_norm=nan,
             pixel_change_norm=nan,
             learning_rate=learning_rate_of(opt_state, dtype),
-            loss_window=jnp.full((int(stop_iters_to_check),), jnp.nan, dtype),
-            status=status_array(Status.RUNNING),
+            loss_window=constant(np.full((int(stop_iters_to_check),), np.nan, dtype)),
+            status=constant(np.int32(Status.RUNNING)),
             previous_image=x0,
         )
 
