@@ -461,6 +461,16 @@ def test_plot_representation_of_image_like_data():
     assert axes[1].images[0].get_clim()[0] == -axes[1].images[0].get_clim()[1]
 
 
+def test_plot_representation_shows_one_signed_maps_on_their_own_range():
+    """Signed maps (errors) are centred on 0; a non-negative map (a model's response) spans its
+    own range, in gray, instead of filling half a diverging colormap."""
+    data = np.abs(RNG.normal(size=(2, 4, 4))) + 1.0
+    _fig, axes = plot_representation(data)
+    image = axes[0].images[0]
+    assert image.get_clim() == (data[0].min(), data[0].max())
+    assert image.get_cmap().name == "gray"
+
+
 def test_plot_representation_of_dict_grid_four_wide():
     data = {f"k{i}": RNG.normal(size=3) for i in range(6)}
     fig, axes = plot_representation(data, title="all")

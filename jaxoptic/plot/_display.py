@@ -976,7 +976,10 @@ def plot_representation(data, *, model=None, ax=None, figsize=None, ylim=None, t
     for i, (key, kind, v) in enumerate(panels):
         sub = fig.add_subplot(gs[i // n_cols, i % n_cols])
         if kind == "image":
-            artist = show_image(sub, v, vrange="indep0", title=key)
+            # signed maps (errors, band-pass responses) centred on 0; one-signed maps on their range
+            finite = np.asarray(v)[np.isfinite(np.asarray(v))]
+            signed = finite.size > 0 and finite.min() < 0 < finite.max()
+            artist = show_image(sub, v, vrange="indep0" if signed else "indep1", title=key)
             lo, hi = artist.get_clim()
             sub.set_xlabel(f"range [{lo:.3g}, {hi:.3g}]", fontsize=8, labelpad=2)
         else:
