@@ -116,11 +116,19 @@ def _check_number(value, name, low, high=np.inf, *, open_low=False, open_high=Fa
     above = v > low if open_low else v >= low
     below = v < high if open_high else v <= high
     if not (np.isfinite(v) and above and below):
-        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
         raise ValueError(
-            f"`{name}` must be a finite number in {lo}{low}, {high}{hi}, got {value!r}."
+            f"`{name}` must be a finite number {_range_text(low, high, open_low, open_high)}, "
+            f"got {value!r}."
         )
     return v
+
+
+def _range_text(low, high, open_low: bool, open_high: bool) -> str:
+    """``in [0, 1)``, or ``> 1`` / ``>= 0`` for a range without an upper bound."""
+    if np.isinf(high):
+        return f"{'>' if open_low else '>='} {low:g}"
+    lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+    return f"in {lo}{low:g}, {high:g}{hi}"
 
 
 def lbfgs(

@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import equinox as eqx
@@ -237,6 +239,107 @@ def test_resuming_a_loaded_state_reuses_the_compiled_program(tmp_path):
     assert _driver.TRACE_COUNT == traces
 
 
+_BATCH_RUNS = {}
+
+
+def batch_runs(name, directory):
+    """A batch built as a user builds one (eqx.filter_vmap of (image, key) -> (method, state)):
+    5 iterations in one go, and 3 iterations saved to ``directory/ckpt`` (cached per method)."""
+    if name not in _BATCH_RUNS:
+        method, state = build(name, True)
+        straight = run(method, state, name, 5)
+        first, history = run(method, state, name, 3)
+        jo.io.save(directory / "ckpt", method, first, history)
+        _BATCH_RUNS[name] = straight, first, directory / "ckpt"
+    return _BATCH_RUNS[name]
+
+
+@pytest.mark.parametrize("name", ["metamer_ctf", "mad", "geodesic"])
+def test_filter_vmap_batch_resumed_equals_an_uninterrupted_batch(tmp_path_factory, name):
+    (straight, straight_history), first, ckpt = batch_runs(name, tmp_path_factory.mktemp(name))
+    fresh, _ = build(name, True)  # built again, as after a restart
+    loaded, loaded_history = jo.io.load(ckpt, fresh)
+    assert_states_equal(loaded, first)
+    resumed, more = run(fresh, loaded, name, 2)
+    assert_states_equal(resumed, straight)  # bitwise, every lane
+    assert_histories_equal(loaded_history + more, straight_history)
+
+
+# Loads a checkpoint of a batch into a batch built again by this module's builders, in a new process
+# (compiling from scratch), runs 2 more iterations and writes the state's leaves and the history.
+RESUME_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import jax
+import numpy as np
+import jaxoptic as jo
+from test_io import build, run
+
+name, ckpt, out = sys.argv[2:5]
+fresh, _ = build(name, True)
+loaded, history = jo.io.load(ckpt, fresh)
+state, more = run(fresh, loaded, name, 2)
+history = history + more
+leaves = {
+    jax.tree_util.keystr(path): np.asarray(
+        jax.random.key_data(x) if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+    )
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]
+}
+np.savez(out, iterations=history.iterations, saved_images=history.saved_images,
+         **{f"records[{k}]": v for k, v in history.records.items()}, **leaves)
+"""
+
+
+def test_filter_vmap_batch_resumed_in_a_new_process_equals_an_uninterrupted_batch(
+    tmp_path, tmp_path_factory
+):
+    name = "mad"
+    (straight, straight_history), _, ckpt = batch_runs(name, tmp_path_factory.mktemp(name))
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME_SCRIPT)
+    tests = Path(__file__).parent
+    done = subprocess.run(
+        [sys.executable, str(script), str(tests), name, str(ckpt), str(tmp_path / "out.npz")],
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = np.load(tmp_path / "out.npz")
+    expected = {
+        jax.tree_util.keystr(path): np.asarray(
+            jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+        )
+        for path, x in jax.tree_util.tree_flatten_with_path(straight)[0]
+    }
+    expected["iterations"] = straight_history.iterations
+    expected["saved_images"] = straight_history.saved_images
+    expected.update({f"records[{k}]": v for k, v in straight_history.records.items()})
+    assert sorted(out.files) == sorted(expected)
+    for key, value in expected.items():
+        assert out[key].dtype == value.dtype and out[key].tobytes() == value.tobytes(), key
+
+
+def test_chunk_size_does_not_change_the_bits():
+    # chunk_size (and checkpoint_every, which cuts chunks) only changes where the host looks
+    method, state = build("metamer_lbfgs", False)
+    default, default_history = run(method, state, "metamer_lbfgs", 5)  # one chunk of up to 25
+    small, small_history = jo.synthesize(
+        method,
+        state,
+        max_iter=5,
+        store_progress=2,
+        stop_iters_to_check=5,
+        progress=False,
+        chunk_size=2,
+    )
+    assert_states_equal(small, default)
+    assert_histories_equal(small_history, default_history)
+
+
 def test_resumed_run_equals_one_uninterrupted_call(tmp_path):
     method, state = build("metamer_lbfgs", False)
     straight, straight_history = run(method, state, "metamer_lbfgs", 5)
@@ -437,6 +540,15 @@ def test_other_library_versions_warn(tmp_path, adam_ckpt):
         jo.io.load(path, build("metamer_adam", False)[0])
 
 
+def test_batch_saved_with_another_device_count_warns(tmp_path):
+    method, state, history = saved_run("metamer_adam", True)
+    path = jo.io.save(tmp_path / "ckpt", method, state, history)
+    edit_metadata(path, lambda m: m["backend"].update(n_devices=2))
+    with pytest.warns(jo.io.LoadWarning, match=r"devices 2 -> 1 \(the batch is sharded"):
+        loaded, _ = jo.io.load(path, build("metamer_adam", True)[0])
+    assert_states_equal(loaded, state)
+
+
 def edit_metadata(path, change):
     file = Path(path) / "metadata.json"
     meta = json.loads(file.read_text())
@@ -541,14 +653,237 @@ def test_truncated_array_file_is_detected(tmp_path, adam_ckpt):
 def test_damaged_metadata_is_a_clear_error(tmp_path, adam_ckpt):
     path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
     (path / "metadata.json").write_text('{"format": "jaxoptic.checkpoint", "format_ver')
-    with pytest.raises(jo.io.CheckpointError, match="metadata.json is corrupted"):
+    with pytest.raises(jo.io.CheckpointError, match="metadata.json is corrupted .not valid JSON"):
         jo.io.load(path, build("metamer_adam", False)[0])
 
 
 def test_incomplete_metadata_is_a_clear_error(tmp_path, adam_ckpt):
     path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
     edit_metadata(path, lambda m: m["state"]["leaves"][0].pop("shape"))
-    with pytest.raises(jo.io.CheckpointError, match="metadata.json is corrupted: the array record"):
+    with pytest.raises(
+        jo.io.CheckpointError,
+        match=r"metadata.json is corrupted \(damaged, or edited by hand\): "
+        r"`state.leaves\[0\].shape` is missing. Fix: .*restore the original file",
+    ) as info:
+        jo.io.load(path, build("metamer_adam", False)[0])
+    assert info.value.field == "state.leaves[0].shape"
+
+
+def _set(meta, where, value):
+    node = meta
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+
+
+def _pop(meta, where):
+    node = meta
+    for k in where[:-1]:
+        node = node[k]
+    del node[where[-1]]
+
+
+# hand edits of metadata.json -> (the field the error names, a phrase of its message)
+EDITS = {
+    "versions-not-an-object": (lambda m: _set(m, ("versions",), "0.1"), "versions", "an object"),
+    "versions-entry": (lambda m: _set(m, ("versions", "jax"), 4), "versions.jax", "version"),
+    "backend-missing": (lambda m: _pop(m, ("backend",)), "backend", "is missing"),
+    "backend-x64": (lambda m: _set(m, ("backend", "x64"), "yes"), "backend.x64", "true or false"),
+    "method-list": (lambda m: _set(m, ("method",), []), "method", "an object"),
+    "config-list": (lambda m: _set(m, ("method", "config"), [1]), "method.config", "an object"),
+    "fingerprint": (
+        lambda m: _set(m, ("method", "fingerprint"), "abc"),
+        "method.fingerprint",
+        "64",
+    ),
+    "batch-size": (lambda m: _set(m, ("batch_size",), 0), "batch_size", "integer in"),
+    "batch-size-bool": (lambda m: _set(m, ("batch_size",), True), "batch_size", "integer in"),
+    "iteration-float": (lambda m: _set(m, ("iteration",), 3.5), "iteration", "integer in"),
+    "state-string": (lambda m: _set(m, ("state",), "x"), "state", "an object"),
+    "leaves-empty": (lambda m: _set(m, ("state", "leaves"), []), "state.leaves", "is empty"),
+    "leaf-null": (lambda m: _set(m, ("state", "leaves", 2), None), "state.leaves[2]", "object"),
+    "leaf-key": (
+        lambda m: _pop(m, ("state", "leaves", 0, "key")),
+        "state.leaves[0].key",
+        "missing",
+    ),
+    "leaf-key-int": (
+        lambda m: _set(m, ("state", "leaves", 0, "key"), 7),
+        "state.leaves[0].key",
+        "a string or null",
+    ),
+    "leaf-key-null": (
+        lambda m: _set(m, ("state", "leaves", 0, "key"), None),
+        "state.leaves[0].key",
+        "only written for empty arrays",
+    ),
+    "leaf-key-repeated": (
+        lambda m: _set(m, ("state", "leaves", 2, "key"), m["state"]["leaves"][0]["key"]),
+        "state.leaves[2].key",
+        "repeats the key of state.leaves[0]",
+    ),
+    "leaf-dtype": (
+        lambda m: _set(m, ("state", "leaves", 0, "dtype"), "f8,i4"),
+        "state.leaves[0].dtype",
+        "numeric or boolean dtype",
+    ),
+    "leaf-dtype-object": (
+        lambda m: _set(m, ("state", "leaves", 0, "dtype"), "object"),
+        "state.leaves[0].dtype",
+        "numeric or boolean dtype",
+    ),
+    "leaf-shape-negative": (
+        lambda m: _set(m, ("state", "leaves", 0, "shape", 1), -16),
+        "state.leaves[0].shape[1]",
+        "integer in",
+    ),
+    "leaf-shape-float": (
+        lambda m: _set(m, ("state", "leaves", 0, "shape", 1), 16.0),
+        "state.leaves[0].shape[1]",
+        "integer in",
+    ),
+    "leaf-shape-huge": (
+        lambda m: _set(m, ("state", "leaves", 0, "shape"), [2**30, 2**30, 2**30]),
+        "state.leaves[0].shape",
+        "far more than a checkpoint holds",
+    ),
+    "leaf-shape-string": (
+        lambda m: _set(m, ("state", "leaves", 0, "shape"), "1x16x16"),
+        "state.leaves[0].shape",
+        "a list of sizes",
+    ),
+    "leaf-sha256": (
+        lambda m: _set(m, ("state", "leaves", 0, "sha256"), None),
+        "state.leaves[0].sha256",
+        "a string",
+    ),
+    "history-list": (lambda m: _set(m, ("history",), [1]), "history", "an object or null"),
+    "history-length": (lambda m: _set(m, ("history", "length"), -1), "history.length", "integer"),
+    "history-kind-missing": (
+        lambda m: _pop(m, ("history", "arrays", 0, "kind")),
+        "history.arrays[0].kind",
+        "is missing",
+    ),
+    "history-kind": (
+        lambda m: _set(m, ("history", "arrays", 0, "kind"), 1),
+        "history.arrays[0].kind",
+        "must be one of",
+    ),
+    "history-record-name": (
+        lambda m: _set(m, ("history", "arrays", 1, "name"), None),
+        "history.arrays[1].name",
+        "the record's name",
+    ),
+    "history-no-iterations": (
+        lambda m: _set(m, ("history", "arrays", 0, "kind"), "record"),
+        "history.arrays[0].name",
+        "the record's name",
+    ),
+    "history-huge-shape": (
+        lambda m: _set(m, ("history", "arrays", 1, "shape", 0), 2**40),
+        "history.arrays[1].shape",
+        "like the iterations",
+    ),
+    "history-length-edited": (
+        lambda m: _set(m, ("history", "length"), 2**40),
+        "history.arrays[0].shape",
+        "history.length",
+    ),
+    "history-dtype-key": (
+        lambda m: _set(m, ("history", "arrays", 1, "dtype"), "key<fry>"),
+        "history.arrays[1].dtype",
+        "numeric or boolean dtype",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_edited_metadata_names_the_field_and_the_fix(tmp_path, adam_ckpt, edit):
+    change, field, phrase = EDITS[edit]
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    edit_metadata(path, change)
+    with pytest.raises(jo.io.CheckpointError, match="edited by hand") as info:
+        jo.io.load(path, build("metamer_adam", False)[0])
+    message = str(info.value)
+    assert f"`{field}`" in message and phrase in message, message
+    assert "restore the original file" in message and "earlier checkpoint" in message
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[1, 2, 3]", r"does not describe a jaxoptic checkpoint \(its `format`"),
+        ('"jaxoptic"', "does not describe a jaxoptic checkpoint"),
+        ('{"format": "jaxoptic.checkpoint", "format_version": 1, "versi', "not valid JSON"),
+        (
+            '{"format": "jaxoptic.checkpoint", "format_version": ' + "9" * 5000 + "}",
+            "not valid JSON",
+        ),
+        ("[" * 100_000, "not valid JSON"),
+        ('{"format": "jaxoptic.checkpoint", "format_version": 1e999}', "invalid format version"),
+        ('{"format": "jaxoptic.checkpoint", "format_version": true}', "invalid format version"),
+    ],
+    ids=["list", "string", "truncated", "huge-int", "deep", "inf", "bool"],
+)
+def test_metadata_that_is_not_a_checkpoint_description_is_refused(tmp_path, adam_ckpt, text, match):
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    (path / "metadata.json").write_text(text)
+    with pytest.raises(jo.io.CheckpointError, match=match) as info:
+        jo.io.load(path, build("metamer_adam", False)[0])
+    assert "restore the original file" in str(info.value)
+
+
+def test_edited_iteration_is_caught_after_reading(tmp_path, adam_ckpt):
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    edit_metadata(path, lambda m: _set(m, ("iteration",), 7))
+    with pytest.raises(
+        jo.io.CheckpointError, match=r"`iteration` is 7, but the saved state is at iteration 3"
+    ):
+        jo.io.load(path, build("metamer_adam", False)[0])
+
+
+def test_oversized_metadata_is_refused_without_reading_it(tmp_path, adam_ckpt, monkeypatch):
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    monkeypatch.setattr(_checkpoint, "MAX_METADATA_BYTES", 100)
+    with pytest.raises(jo.io.CheckpointError, match=r"`metadata.json` is \d+ bytes long"):
+        jo.io.load(path, build("metamer_adam", False)[0])
+
+
+@pytest.mark.parametrize("orbax_index", [True, False], ids=["orbax-index", "no-orbax-index"])
+def test_consistently_edited_history_sizes_allocate_nothing(
+    tmp_path, adam_ckpt, monkeypatch, orbax_index
+):
+    # a history edited to 2**40 iterations everywhere passes the schema; the sizes are then checked
+    # against the array files (orbax's index of them, or what the reader returns), never allocated
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+
+    def change(meta):
+        meta["history"]["length"] = 2**40
+        for rec in meta["history"]["arrays"]:
+            if rec["kind"] in ("iterations", "record"):
+                rec["shape"] = [2**40]
+
+    edit_metadata(path, change)
+    if not orbax_index:
+        monkeypatch.setattr(_checkpoint, "_stored_metadata", lambda directory: {})
+    match = (
+        "stores shape"
+        if orbax_index
+        else r"came back as int32\[3\], expected int32\[1099511627776\]"
+    )
+    with pytest.raises(jo.io.CheckpointError, match=match):
+        jo.io.load(path, build("metamer_adam", False)[0])
+
+
+def test_edited_window_size_is_checked_against_the_array_files(tmp_path, adam_ckpt):
+    # ring buffers (`*_window`) may differ in size from a fresh init, so their shape is only known
+    # from the files: a huge size is refused before anything is read or allocated
+    path = shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    meta = json.loads((path / "metadata.json").read_text())
+    (i,) = [i for i, r in enumerate(meta["state"]["leaves"]) if r["path"].endswith("_window")]
+    edit_metadata(path, lambda m: _set(m, ("state", "leaves", i, "shape"), [2**40]))
+    with pytest.raises(jo.io.CheckpointError, match=r"stores shape \(5,\).*records shape"):
         jo.io.load(path, build("metamer_adam", False)[0])
 
 

@@ -173,3 +173,33 @@ def test_drives_a_metamer():
 def test_bad_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         jo.optimizers.lbfgs(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: jo.optimizers.lbfgs(max_stepsize=-1.0),
+            "`max_stepsize` must be a finite number > 0",
+        ),
+        (
+            lambda: jo.optimizers.lbfgs(increase_factor=0.5),
+            "`increase_factor` must be a finite number > 1",
+        ),
+        (
+            lambda: jo.optimizers.lbfgs(stepsize_precision=-1.0),
+            "`stepsize_precision` must be a finite number >= 0",
+        ),
+        (
+            lambda: jo.optimizers.lbfgs(curv_rtol=1.0),
+            "`curv_rtol` must be a finite number in (0, 1)",
+        ),
+        (lambda: jo.optimizers.amsgrad(b1=1.0), "`b1` must be a finite number in [0, 1)"),
+        (lambda: jo.optimizers.amsgrad(eps=-1.0), "`eps` must be a finite number >= 0"),
+    ],
+)
+def test_range_messages_state_the_bound_without_infinity(build, message):
+    with pytest.raises(ValueError) as info:
+        build()
+    assert str(info.value).startswith(message)
+    assert "inf" not in str(info.value)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..synthesis._history import History
+from . import _schema
 from ._describe import (
     array_sha256,
     compare_configs,
@@ -54,7 +55,8 @@ _MIGRATIONS: dict[int, object] = {}
 
 class LoadWarning(UserWarning):
     """A checkpoint was loaded although something differs from when it was saved (a configuration
-    mismatch with ``raise_on_checks=False``, other library versions or another backend)."""
+    mismatch with ``raise_on_checks=False``, other library versions, another backend or, for a
+    batch, another device count)."""
 
 
 class CheckpointError(ValueError):
@@ -398,7 +400,16 @@ def save(path, method, state, history: History | None = None, *, overwrite: bool
 # -- reading ---------------------------------------------------------------------------------------
 def read_metadata(path) -> dict:
     """The metadata of the checkpoint at ``path`` (a dict, as written to ``metadata.json``), after
-    checking its format version (no arrays are read).
+    checking its format version and the type and range of every field :func:`load` uses (no arrays
+    are read).
+
+    Raises
+    ------
+    CheckpointError
+        If ``metadata.json`` is missing, not JSON, of an unknown format version, or has a missing
+        or malformed field (damaged, or edited by hand): the message and ``err.field`` name it.
+    FileNotFoundError
+        If there is nothing at ``path``.
 
     Examples
     --------
@@ -420,55 +431,64 @@ def read_metadata(path) -> dict:
             f"{path} is not a complete jaxoptic checkpoint: {METADATA_FILE} is missing (an interrupted "
             "save never leaves one; was this directory written by jaxoptic.io.save?)."
         )
+    size = file.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise _damaged(
+            file, METADATA_FILE, f"is {size} bytes long; jaxoptic writes a few kilobytes", size
+        )
     try:
         with open(file, encoding="utf-8") as f:
             meta = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{file} is corrupted (not valid JSON: {err}).") from err
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        text = str(err) if len(str(err)) <= 200 else str(err)[:197] + "..."
+        raise CheckpointError(
+            f"{file} is corrupted (not valid JSON: {type(err).__name__}: {text}). {_DAMAGED_FIX}",
+            [("metadata", None, None)],
+        ) from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{file} does not describe a jaxoptic checkpoint.")
+        found = type(meta).__name__ if not isinstance(meta, dict) else repr(meta.get("format"))
+        raise CheckpointError(
+            f"{file} does not describe a jaxoptic checkpoint (its `format` must be {FORMAT!r}, found "
+            f"{found}). {_DAMAGED_FIX}",
+            [("format", None if not isinstance(meta, dict) else meta.get("format"), FORMAT)],
+        )
     meta = _migrate(meta, path)
-    _check_schema(meta, file)
+    try:
+        _schema.validate(meta)
+    except _schema.SchemaError as err:
+        raise _damaged(file, err.field, err.problem, err.value) from None
     return meta
 
 
-def _check_schema(meta: dict, file: Path) -> None:
-    """The fields load relies on are present and well-formed (CheckpointError otherwise)."""
+_DAMAGED_FIX = (
+    "Fix: metadata.json is written by jaxoptic.io.save and must not be edited; restore the "
+    "original file, load an earlier checkpoint (jaxoptic.io.all_steps lists them), or run and save "
+    "again."
+)
 
-    def bad(what):
-        return CheckpointError(f"{file} is corrupted: {what}.", [("metadata", None, None)])
+# metadata.json is a few kilobytes (the configuration, one record per array); anything this large
+# is not one
+MAX_METADATA_BYTES = 64 * 2**20
 
-    run = meta.get("method")
-    if not isinstance(run, dict) or not all(k in run for k in ("class", "config", "fingerprint")):
-        raise bad("the `method` entry is missing or incomplete")
-    if not isinstance(run["config"], dict):
-        raise bad("`method.config` is not a dictionary")
-    leaves = (meta.get("state") or {}).get("leaves")
-    if not isinstance(leaves, list):
-        raise bad("the `state.leaves` entry is missing")
-    history = meta.get("history")
-    if history is not None and not isinstance(history.get("arrays"), list):
-        raise bad("the `history.arrays` entry is missing")
-    records = leaves + (history["arrays"] if history is not None else [])
-    for rec in records:
-        ok = (
-            isinstance(rec, dict)
-            and isinstance(rec.get("path"), str)
-            and isinstance(rec.get("dtype"), str)
-            and isinstance(rec.get("sha256"), str)
-            and isinstance(rec.get("shape"), list)
-            and all(isinstance(n, int) and n >= 0 for n in rec["shape"])
-            and (rec.get("key") is None or isinstance(rec.get("key"), str))
-        )
-        if not ok:
-            raise bad(f"the array record {rec!r} is malformed")
+
+def _damaged(file: Path, field: str, problem: str, value=None) -> CheckpointError:
+    """A malformed field of metadata.json: CheckpointError naming it, with the fix."""
+    return CheckpointError(
+        f"{file} is corrupted (damaged, or edited by hand): `{field}` {problem}. {_DAMAGED_FIX}",
+        [(field, value, None)],
+    )
 
 
 def _migrate(meta: dict, path: Path) -> dict:
     version = meta.get("format_version")
-    written_by = (meta.get("versions") or {}).get("jaxoptic")
+    versions = meta.get("versions")
+    written_by = versions.get("jaxoptic") if isinstance(versions, dict) else None
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"The checkpoint {path} has an invalid format version {version!r}.")
+        raise CheckpointError(
+            f"The checkpoint {path} has an invalid format version {_schema.show(version)} "
+            f"(`format_version` must be a positive integer). {_DAMAGED_FIX}",
+            [("format_version", version, FORMAT_VERSION)],
+        )
     if version > FORMAT_VERSION:
         from .. import __version__
 
@@ -656,6 +676,12 @@ def load(path, method, raise_on_checks: bool = True, *, like=None):
     As with plenoptic, the method is built again by the user (nothing callable is stored) and
     checked against the checkpoint's metadata:
 
+    - ``metadata.json`` itself, first: every field ``load`` uses must be present and well-formed
+      (types, dtype names, non-negative sizes of a plausible total, unique array keys, a history
+      whose arrays agree with its length). A damaged or hand-edited field raises
+      :class:`CheckpointError` naming it (``err.field``, e.g. ``state.leaves[0].shape``). Sizes are
+      then checked against the array files before anything is read: nothing is allocated from the
+      numbers in ``metadata.json``;
     - configuration: the method class, the model class and its options, the loss, penalty and
       metric names, scalar weights, the optimizer's state structure, and the fingerprint of the
       target image(s) and model arrays. A mismatch raises :class:`CheckpointError` naming the field,
@@ -663,8 +689,9 @@ def load(path, method, raise_on_checks: bool = True, *, like=None):
     - state structure, shapes and dtypes: always an error (the arrays could not be used);
     - every array's sha256, after reading: always an error (orbax casts dtypes silently and reads
       damaged bytes without complaint; these checks catch both);
-    - other versions of jaxoptic, jax, optax, equinox or orbax, or another backend: a
-      :class:`LoadWarning` (the run continues, but may not be bitwise equal to an uninterrupted one).
+    - other versions of jaxoptic, jax, optax, equinox or orbax, another backend, or (for a batch)
+      another device count: a :class:`LoadWarning` (the run continues, but may not be bitwise equal
+      to an uninterrupted one; see ``docs/reproducibility.md``).
 
     The state's structure comes from ``jax.eval_shape`` of ``method.init(key=...)`` (vmapped over the
     batch for a batched checkpoint), so optimizer states (optax NamedTuples) are restored as they
@@ -795,13 +822,11 @@ def load(path, method, raise_on_checks: bool = True, *, like=None):
     if history_meta is not None:
         for rec in history_meta["arrays"]:
             if rec["key"] is not None:
-                try:
-                    dtype = np.dtype(rec["dtype"])
-                except TypeError as err:
-                    raise _corrupted(
-                        path, f"history array {rec['path']} has dtype {rec['dtype']!r}"
-                    ) from err
-                abstract[rec["key"]] = np.zeros(tuple(rec["shape"]), dtype)
+                dtype = np.dtype(jnp.dtype(rec["dtype"]))
+                # a numpy array tells orbax to restore a numpy array; a zero-stride view of one
+                # element, so that nothing is allocated from the sizes in metadata.json (the reader
+                # returns what the files hold, checked below)
+                abstract[rec["key"]] = np.broadcast_to(np.zeros((), dtype), tuple(rec["shape"]))
                 expected[rec["key"]] = (rec, dtype)
     arrays_dir = path / ARRAYS_DIR
     if not arrays_dir.is_dir():
@@ -846,6 +871,15 @@ def load(path, method, raise_on_checks: bool = True, *, like=None):
         else:
             leaves.append(_uncommitted(restored[rec["key"]]))
     state = jax.tree_util.tree_unflatten(treedef, leaves)
+    iteration = getattr(state, "iteration", None)
+    if iteration is not None and np.asarray(iteration).tolist() != meta["iteration"]:
+        raise _damaged(
+            path / METADATA_FILE,
+            "iteration",
+            f"is {_short(meta['iteration'])}, but the saved state is at iteration "
+            f"{_short(np.asarray(iteration).tolist())}",
+            meta["iteration"],
+        )
     history = None
     if history_meta is not None:
         history = _assemble_history(history_meta, restored)
@@ -874,7 +908,7 @@ def _empty(shape, dtype):
 def _assemble_history(history_meta: dict, restored: dict) -> History:
     parts: dict = {"records": {}}
     for rec in history_meta["arrays"]:
-        dtype = np.dtype(rec["dtype"])
+        dtype = np.dtype(jnp.dtype(rec["dtype"]))
         value = (
             np.asarray(restored[rec["key"]])
             if rec["key"] is not None
@@ -904,14 +938,22 @@ def _environment_differences(meta: dict) -> list[str]:
     backend = meta.get("backend") or {}
     if backend.get("platform") not in (None, jax.default_backend()):
         differ.append(f"backend {backend.get('platform')} -> {jax.default_backend()}")
+    # a batch is sharded over the devices: another count compiles another program (a single run
+    # uses one device whatever the count; docs/reproducibility.md)
+    n_devices = backend.get("n_devices")
+    if meta.get("batch_size") is not None and n_devices not in (None, jax.device_count()):
+        differ.append(
+            f"devices {n_devices} -> {jax.device_count()} (the batch is sharded over them)"
+        )
     return differ
 
 
 def _warn_environment(differ: list[str], path: Path) -> None:
     if differ:
         warnings.warn(
-            f"The checkpoint {path} was written with other library versions or another backend "
-            f"({', '.join(differ)}); a resumed run may not be bitwise equal to an uninterrupted one.",
+            f"The checkpoint {path} was written with other library versions, another backend or "
+            f"another device count ({', '.join(differ)}); a resumed run may not be bitwise equal to "
+            "an uninterrupted one (docs/reproducibility.md).",
             LoadWarning,
             stacklevel=3,
         )

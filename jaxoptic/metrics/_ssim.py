@@ -194,6 +194,16 @@ def ssim(
     not: the value check would need concrete values (it cannot run under ``jit``), and channels are
     simply computed independently.
 
+    *Constant images with* ``weighted=True``. The weights :math:`w` vanish where both images are
+    locally constant, so for two constant images (constant after padding) the weighted average is
+    0/0. The SSIM map is then constant as well, every weighted average of it is that constant, and
+    this function returns the plain mean (e.g. 1 for two equal constant images). plenoptic computes
+    the local variances as :math:`E[x^2] - E[x]^2`, whose rounding usually leaves tiny non-zero
+    weights: it returns the same value to rounding (0.80006397952652 for constants 0.5 and 0.25 in
+    float64, as here), except when the rounding is exactly zero (e.g. two all-zero images), where
+    plenoptic returns NaN and this function 1. jaxoptic centres the moments, so its variances of
+    constant images are exactly 0.
+
     References
     ----------
     Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality assessment: from error
@@ -224,9 +234,15 @@ def ssim(
 @functools.partial(jax.jit, static_argnames=("weighted", "pad"))
 def _ssim(img1, img2, weighted, pad):
     map_ssim, _, weight = _ssim_parts(img1, img2, pad)
+    mean = jnp.mean(map_ssim, axis=(-2, -1))
     if weighted:
-        return jnp.sum(map_ssim * weight, axis=(-2, -1)) / jnp.sum(weight, axis=(-2, -1))
-    return jnp.mean(map_ssim, axis=(-2, -1))
+        # All weights are 0 only where both (padded) images are constant; the SSIM map is then
+        # constant too, and any weighted average of it equals the plain mean (see ssim's Notes).
+        total = jnp.sum(weight, axis=(-2, -1))
+        flat = total == 0
+        weighted_mean = jnp.sum(map_ssim * weight, axis=(-2, -1)) / jnp.where(flat, 1, total)
+        return jnp.where(flat, mean, weighted_mean)
+    return mean
 
 
 def ssim_map(

@@ -295,7 +295,8 @@ class Eigendistortion(eqx.Module):
         image larger than :data:`EXACT_MAX_SIZE` pixels, a model whose output or Jacobian at the
         image is not finite, or whose Jacobian at the image is zero (no eigendistortion is defined).
     TypeError
-        If ``model`` is not callable or ``image`` is not a float array.
+        If ``model`` is not callable, ``image`` is not a float array, or the model's output is
+        not floating point (an integer or boolean output has no gradient).
 
     Notes
     -----
@@ -424,6 +425,17 @@ class Eigendistortion(eqx.Module):
         # a fixed random direction: J probe = 0 means J = 0 (almost surely)
         probe = np.random.default_rng(0).standard_normal(n).astype(self.image.dtype)
         y, self.linear, jv = _linearize(model, self.image, probe)
+        if not jnp.issubdtype(y.dtype, jnp.inexact):
+            dtypes = sorted(
+                {str(leaf.dtype) for leaf in jax.tree.leaves(jax.eval_shape(model, image))}
+            )
+            raise TypeError(
+                f"Eigendistortion needs a model with a float output, but the model returns dtype "
+                f"{', '.join(dtypes)} for a {self.image.dtype} image: an integer or boolean output has no "
+                "gradient with respect to the image, so there is no Fisher matrix to analyse. Make "
+                "the model return a continuous (float) quantity instead of argmax, comparisons, "
+                "rounding or integer casts (jaxoptic.models.validate_model checks a model)."
+            )
         if not isinstance(self.image, jax.core.Tracer):
             _check_jacobian(y, jv)
 
