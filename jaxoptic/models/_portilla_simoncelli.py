@@ -116,6 +116,10 @@ class _Layout:
         return np.array([i for i, lab in enumerate(self.labels) if lab in wanted], dtype=np.int64)
 
 
+# full float32 precision for the matrix products (GPUs would otherwise use TF32 for float32)
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
 @functools.lru_cache(maxsize=64)
 def _get_layout(n_scales: int, n_orientations: int, width: int) -> _Layout:
     return _Layout(n_scales, n_orientations, width)
@@ -246,15 +250,15 @@ def _abs2(z: Array) -> Array:
 def _centre_autocorr(power: Array, mats: tuple[Array, Array], width: int) -> Array:
     """Unnormalised central autocorrelation ``(..., width, width)`` from an ``rfft2`` power spectrum."""
     left, right = mats
-    q = jnp.einsum("...hk,kd->...hd", power, right)
+    q = jnp.einsum("...hk,kd->...hd", power, right, precision=_HIGHEST)
     q = q.reshape(*q.shape[:-1], 2, width)
-    return jnp.einsum("tha,...htb->...ab", left, q)
+    return jnp.einsum("tha,...htb->...ab", left, q, precision=_HIGHEST)
 
 
 def _correlation(a: Array, b: Array, var_a: Array, var_b: Array) -> Array:
     """``mean(a_i * b_j) / sqrt(var_a_i * var_b_j)`` over the last two axes, ``(..., i, j)``."""
     n = a.shape[-1] * a.shape[-2]
-    cov = jnp.einsum("...ihw,...jhw->...ij", a, b) / n
+    cov = jnp.einsum("...ihw,...jhw->...ij", a, b, precision=_HIGHEST) / n
     return cov / jnp.sqrt(var_a[..., :, None] * var_b[..., None, :])
 
 

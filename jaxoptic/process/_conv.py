@@ -222,8 +222,8 @@ def _contract(window, taps, kind: str, spatial: bool):
     if kind == "depthwise":
         return window * (taps if spatial else taps[..., None, None])
     if spatial:
-        return jnp.einsum("gihw,goihw->gohw", window, taps)
-    return jnp.einsum("gihw,goi->gohw", window, taps)
+        return jnp.einsum("gihw,goihw->gohw", window, taps, precision=jax.lax.Precision.HIGHEST)
+    return jnp.einsum("gihw,goi->gohw", window, taps, precision=jax.lax.Precision.HIGHEST)
 
 
 def _correlate_direct(xp, filt, stride: tuple[int, int], kind: str):
