@@ -291,10 +291,12 @@ np.savez(out, iterations=history.iterations, saved_images=history.saved_images,
 """
 
 
+@pytest.mark.parametrize(
+    "name", ["metamer_lbfgs", "metamer_ctf", "mad", "eigendistortion", "geodesic"]
+)
 def test_filter_vmap_batch_resumed_in_a_new_process_equals_an_uninterrupted_batch(
-    tmp_path, tmp_path_factory
+    tmp_path, tmp_path_factory, name
 ):
-    name = "mad"
     (straight, straight_history), _, ckpt = batch_runs(name, tmp_path_factory.mktemp(name))
     script = tmp_path / "resume.py"
     script.write_text(RESUME_SCRIPT)

@@ -397,7 +397,7 @@ def test_range_penalty_matches_plenoptic_definition():
 def test_jaxoptic_lbfgs_first_update_evaluates_an_unset_state():
     """A fresh ``jo.optimizers.lbfgs`` state (value never set) spends its first update evaluating
     the objective at the parameters; after that it takes the same steps as a state set by hand."""
-    f = lambda x: jnp.sum((x - 3.0) ** 2 * jnp.arange(1.0, 5.0))  # noqa: E731
+    f = lambda x: jnp.sum((x - 3.0) ** 2 * jnp.arange(1.0, 5.0))
     opt = jo.optimizers.lbfgs()
     x = jnp.zeros(4)
     state = opt.init(x)
