@@ -392,3 +392,17 @@ def test_building_the_model_and_its_loss_compiles_nothing(caplog):
         jo.pyramids.SteerablePyramid((72, 72), height=3)
         jo.losses.portilla_simoncelli_loss(ps, img)
     assert [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()] == []
+
+
+def test_metamer_and_a_direct_call_share_one_compiled_forward(caplog):
+    """Metamer computes the target statistics through the model's own compiled call, so a later
+    ``ps(x)`` in the user's script compiles nothing new."""
+    import logging
+
+    img = jo.data.brick()[:, :40, :40]  # a size no other test uses
+    ps = jo.models.PortillaSimoncelli((40, 40), n_scales=1, spatial_corr_width=3)
+    jo.Metamer(img, ps)
+    other = jax.block_until_ready(img[:, ::-1])
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        ps(other)
+    assert [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()] == []

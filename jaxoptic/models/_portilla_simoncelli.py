@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -497,6 +498,9 @@ class PortillaSimoncelli(eqx.Module):
         )
 
     # ------------------------------------------------------------------------------------------------------
+    # __call__ runs the compiled `_forward`: callers need not wrap it in a jit of their own
+    _compiled_call: ClassVar[bool] = True
+
     @property
     def _layout(self) -> _Layout:
         return _get_layout(self.n_scales, self.n_orientations, self.spatial_corr_width)

@@ -47,9 +47,17 @@ def _initial_gradient(method, x0):
 
 
 @eqx.filter_jit
-def _representation(model, image):
-    """``model(image)`` compiled once per model structure and image shape (not once per Metamer)."""
+def _compiled_representation(model, image):
     return model(image)
+
+
+def _representation(model, image):
+    """``model(image)`` compiled once per model structure and image shape (not once per Metamer).
+    A model whose call is compiled already (``_compiled_call``, e.g. PortillaSimoncelli) is called
+    directly, so that a user's ``model(image)`` and the synthesis share one program."""
+    if getattr(model, "_compiled_call", False):
+        return model(image)
+    return _compiled_representation(model, image)
 
 
 @eqx.filter_jit
