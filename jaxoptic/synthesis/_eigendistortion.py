@@ -185,6 +185,19 @@ def _start_vectors(key, n: int, rows: int, dtype):
 # the state
 
 
+def _commit(new, st, finite, keep=None):
+    """The state after a step: ``new`` where ``keep`` (default: the step was finite), else ``st``
+    unchanged; the iteration counts finite steps and a non-finite one sets NONFINITE."""
+    keep = finite if keep is None else keep
+    out = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, st)
+    status = jnp.where(finite, st.status, status_array(Status.NONFINITE))
+    return eqx.tree_at(
+        lambda s: (s.iteration, s.status),
+        out,
+        (st.iteration + finite.astype(jnp.int32), status),
+    )
+
+
 class EigendistortionState(eqx.Module):
     """Everything that changes while eigendistortions are computed (arrays only: checkpoint it,
     vmap it).
@@ -674,14 +687,7 @@ class Eigendistortion(eqx.Module):
             (lam, y.reshape(st.eigendistortions.shape), res, loss, Q, W, H, j1, has_next),
         )
         # a spent basis (it spans the whole space) has nothing left to add
-        ok = finite & st.has_next
-        out = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, st)
-        status = jnp.where(finite, st.status, status_array(Status.NONFINITE))
-        return eqx.tree_at(
-            lambda s: (s.iteration, s.status),
-            out,
-            (st.iteration + finite.astype(jnp.int32), status),
-        )
+        return _commit(new, st, finite, keep=finite & st.has_next)
 
     # -- power ------------------------------------------------------------------------------------
     def _power_step(self, st: EigendistortionState) -> EigendistortionState:
@@ -729,13 +735,7 @@ class Eigendistortion(eqx.Module):
             st,
             (eigenvalues, vectors, residuals, loss, V_next, phase, shift),
         )
-        out = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, st)
-        status = jnp.where(finite, st.status, status_array(Status.NONFINITE))
-        return eqx.tree_at(
-            lambda s: (s.iteration, s.status),
-            out,
-            (st.iteration + finite.astype(jnp.int32), status),
-        )
+        return _commit(new, st, finite)
 
     # -- exact ------------------------------------------------------------------------------------
     def _exact_step(self, st: EigendistortionState) -> EigendistortionState:
@@ -760,10 +760,4 @@ class Eigendistortion(eqx.Module):
             st,
             (lam, y.reshape(st.eigendistortions.shape), res, jnp.max(res), theta),
         )
-        out = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, st)
-        status = jnp.where(finite, st.status, status_array(Status.NONFINITE))
-        return eqx.tree_at(
-            lambda s: (s.iteration, s.status),
-            out,
-            (st.iteration + finite.astype(jnp.int32), status),
-        )
+        return _commit(new, st, finite)
