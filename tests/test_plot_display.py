@@ -415,6 +415,11 @@ def test_stem_plot_heights_equal_data_and_ylim_rule():
     assert stem_plot(data, ylim=(-5, 5)).get_ylim() == (-5, 5)
 
 
+def test_stem_plot_refuses_complex_data():
+    with pytest.raises(TypeError, match="must be real for a stem plot"):
+        stem_plot(np.array([1 + 1j, 2.0]))
+
+
 def test_histogram_bars_count_every_value():
     x = RNG.normal(size=1000)
     y = np.append(RNG.random(300), np.nan)
