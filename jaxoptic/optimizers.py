@@ -183,8 +183,12 @@ def lbfgs(
     Returns
     -------
     optax.GradientTransformationExtraArgs
-        ``init(params)`` and ``update(updates, state, params, *, value, grad, value_fn, **kw)``;
-        extra keyword arguments are passed on to ``value_fn``.
+        ``init(params)`` and ``update(updates, state, params, *, value, grad, value_fn,
+        commit=True, **kw)``; extra keyword arguments are passed on to ``value_fn``. With
+        ``commit=False`` (a traced boolean) the update is zero and the state comes back unchanged:
+        the synthesis methods' guard against a non-finite objective. The guard is applied inside,
+        so that the curvature history (``memory_size`` pairs of parameter-sized arrays) is written
+        one row per accepted step and never selected or copied whole, also under ``jax.vmap``.
 
     Examples
     --------
@@ -234,6 +238,75 @@ def _lbfgs(
 ) -> optax.GradientTransformationExtraArgs:
     """The cached implementation of :func:`lbfgs` (arguments already checked)."""
     inner = optax.scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond)
+
+    def remember(lb: optax.ScaleByLBFGSState, grad, params, write):
+        """Step 1-2 of ``optax.scale_by_lbfgs``'s update (the curvature pair of the last accepted
+        step and the scale of the initial inverse Hessian), with the same arithmetic, but the pair is
+        written into one row of the history only where ``write`` holds: the other rows are not
+        touched, so a batch or a guarded step never copies or selects the whole history (26 MB at
+        256x256 with 50 pairs)."""
+        prev = (lb.count - 1) % memory_size
+        diff_params = optax.tree.sub(params, lb.params)
+        diff_updates = optax.tree.sub(grad, lb.updates)
+        curvature = optax.tree.real(optax.tree.vdot(diff_updates, diff_params))
+        weight = jnp.where(curvature == 0.0, 0.0, 1.0 / curvature)
+        diff_params, diff_updates, weight = jax.tree.map(
+            lambda x: jnp.where(lb.count > 0, x, jnp.zeros_like(x)),
+            (diff_params, diff_updates, weight),
+        )
+
+        def put(memory, row):
+            row = jnp.asarray(row, memory.dtype)
+            return memory.at[prev].set(jnp.where(write, row, memory[prev]))
+
+        diff_params_memory, diff_updates_memory, weights_memory = jax.tree.map(
+            put,
+            (lb.diff_params_memory, lb.diff_updates_memory, lb.weights_memory),
+            (diff_params, diff_updates, weight),
+        )
+        if scale_init_precond:
+            numerator = optax.tree.real(optax.tree.vdot(diff_updates, diff_params))
+            denominator = optax.tree.norm(diff_updates, squared=True)
+            identity_scale = jnp.where(denominator > 0.0, numerator / denominator, 1.0)
+            capped_inv_norm = jnp.minimum(1.0, 1.0 / optax.tree.norm(grad))
+            identity_scale = jnp.where(lb.count > 0, identity_scale, capped_inv_norm)
+        else:
+            identity_scale = 1.0
+        new = optax.ScaleByLBFGSState(
+            count=jnp.where(write, optax.safe_increment(lb.count), lb.count),
+            params=optax.tree.where(write, params, lb.params),
+            updates=optax.tree.where(write, grad, lb.updates),
+            diff_params_memory=diff_params_memory,
+            diff_updates_memory=diff_updates_memory,
+            weights_memory=weights_memory,
+        )
+        return new, identity_scale
+
+    def precondition(grad, lb: optax.ScaleByLBFGSState, identity_scale, memory_idx):
+        """The two-loop recursion of ``optax.scale_by_lbfgs`` (Nocedal & Wright, Algorithm 7.4),
+        same operations in the same order: ``P grad`` for the history ``lb``."""
+        rhos = lb.weights_memory
+        indices = (memory_idx + jnp.arange(memory_size)) % memory_size
+
+        def row(idx):
+            return jax.tree.map(lambda x: x[idx], (lb.diff_params_memory, lb.diff_updates_memory))
+
+        def right_product(vec, idx):
+            dwi, dui = row(idx)
+            alpha = rhos[idx] * optax.tree.real(optax.tree.vdot(dwi, vec))
+            return optax.tree.cast_like(optax.tree.add_scale(vec, -alpha, dui), vec), alpha
+
+        vec, alphas = jax.lax.scan(right_product, grad, indices, reverse=True)
+        vec = optax.tree.scale(identity_scale, vec)
+
+        def left_product(vec, idx_alpha):
+            idx, alpha = idx_alpha
+            dwi, dui = row(idx)
+            beta = rhos[idx] * optax.tree.real(optax.tree.vdot(dui, vec))
+            return optax.tree.cast_like(optax.tree.add_scale(vec, alpha - beta, dwi), vec), beta
+
+        vec, _ = jax.lax.scan(left_product, vec, (indices, alphas))
+        return vec
 
     def decrease_error(stepsize, value, slope, value_init, slope_init):
         err = value - value_init - slope_rtol * stepsize * slope_init
@@ -405,24 +478,27 @@ def _lbfgs(
             linesearch=fresh_linesearch(value, jnp.zeros((), dt), zeros),
         )
 
-    def update_fn(updates, state: LBFGSState, params, *, value, grad, value_fn, **extra_args):
+    def update_fn(
+        updates, state: LBFGSState, params, *, value, grad, value_fn, commit=True, **extra_args
+    ):
         del updates  # the gradient at the iterate is `grad`
         value = jnp.asarray(value, state.value.dtype)
+        commit = jnp.asarray(commit, bool)
         # A state straight from `init` whose value was never set (+inf, no evaluation yet): this
         # update only evaluates the objective at the parameters and stores value and gradient.
         pending = (state.evaluations == 0) & (state.value == jnp.inf)
 
-        def start(_):
-            # a new line search from the current iterate: L-BFGS direction, fresh bracket
-            precond, lb = inner.update(grad, state.lbfgs, params)
-            direction = optax.tree.cast_like(optax.tree.scale(-1.0, precond), params)
-            slope = _vdot(grad, direction).astype(value.dtype)
-            return direction, lb, fresh_linesearch(value, slope, grad)
+        # a new line search from the current iterate: curvature pair, L-BFGS direction, fresh bracket
+        start = state.needs_direction & ~pending
+        lb, identity_scale = remember(state.lbfgs, grad, params, start & commit)
 
-        def resume(_):
-            return state.direction, state.lbfgs, state.linesearch
+        def new_direction(_):
+            precond = precondition(grad, lb, identity_scale, state.lbfgs.count % memory_size)
+            return optax.tree.cast_like(optax.tree.scale(-1.0, precond), params)
 
-        direction, lb, ls = jax.lax.cond(state.needs_direction & ~pending, start, resume, None)
+        direction = jax.lax.cond(start, new_direction, lambda _: state.direction, None)
+        slope = _vdot(grad, direction).astype(value.dtype)
+        ls = optax.tree.where(start, fresh_linesearch(value, slope, grad), state.linesearch)
 
         t = jnp.where(pending, jnp.zeros_like(ls.low), trial_stepsize(ls))
         trial = optax.tree.cast_like(optax.tree.add_scale(params, t, direction), params)
@@ -430,6 +506,11 @@ def _lbfgs(
         v = jnp.asarray(v, value.dtype)
         slope = _vdot(g, direction).astype(value.dtype)
         ls, done, failed = absorb(ls, t, v, g, slope)
+        # a first evaluation that is not finite is not kept: the state stays as it was, unset
+        finite_trial = functools.reduce(
+            jnp.logical_and, [jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(g)], jnp.isfinite(v)
+        )
+        commit = commit & (finite_trial | ~pending)
 
         # a failed search falls back on its best step with sufficient decrease (optax's rule)
         outside = jnp.isinf(ls.decrease_error)
@@ -437,7 +518,7 @@ def _lbfgs(
         t_acc, v_acc, g_acc = optax.tree.where(
             use_safe, [ls.safe_stepsize, ls.safe_value, ls.safe_grad], [t, v, g]
         )
-        accept = (done | failed) & ~pending
+        accept = (done | failed) & ~pending & commit
         step = jnp.where(accept, t_acc, jnp.zeros_like(t_acc))
         new_updates = optax.tree.cast_like(optax.tree.scale(step, direction), params)
         new_value, new_grad = optax.tree.where(accept, [v_acc, g_acc], [value, grad])
@@ -456,6 +537,10 @@ def _lbfgs(
             lbfgs=lb,
             linesearch=optax.tree.where(pending, state.linesearch, ls),
         )
+        # nothing changes where `commit` is False (the history rows are guarded in `remember`:
+        # a `where` over the whole state would read and write every row at every update)
+        small = lambda s: s._replace(lbfgs=None)
+        new_state = optax.tree.where(commit, small(new_state), small(state))._replace(lbfgs=lb)
         return new_updates, optax.tree.cast_like(new_state, other_tree=state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -133,6 +133,56 @@ def test_batch_lanes_equal_solo_runs():
     assert len(set(np.asarray(sb.iterations).tolist())) > 1
 
 
+def _assert_trees_equal(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_an_update_told_not_to_commit_changes_nothing():
+    """``commit=False`` (the synthesis methods' fault guard) returns a zero update and the state as
+    it was, at every phase of the line search."""
+    opt = jo.optimizers.lbfgs(memory_size=3)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=6), jnp.float64)
+    state = start(opt, rosenbrock, x)
+    for _ in range(12):
+        kw = dict(value=state.value, grad=state.grad, value_fn=rosenbrock)
+        u, same = opt.update(state.grad, state, x, commit=False, **kw)
+        assert float(jnp.abs(u).max()) == 0.0
+        _assert_trees_equal(same, state)
+        u, state = opt.update(state.grad, state, x, **kw)
+        x = optax.apply_updates(x, u)
+    assert int(state.iterations) > 3  # the history has wrapped around
+
+
+def test_an_accepted_step_writes_one_row_of_the_history():
+    opt = jo.optimizers.lbfgs(memory_size=4)
+    x = jnp.asarray(np.random.default_rng(2).normal(size=6), jnp.float64)
+    state = start(opt, rosenbrock, x)
+    for _ in range(30):
+        u, new = opt.update(
+            state.grad, state, x, value=state.value, grad=state.grad, value_fn=rosenbrock
+        )
+        changed = np.flatnonzero(
+            np.any(np.asarray(new.lbfgs.diff_params_memory != state.lbfgs.diff_params_memory), 1)
+        )
+        assert len(changed) <= 1
+        if len(changed):  # the pair of the last accepted step, at the row optax writes
+            assert (
+                bool(state.needs_direction) and int(changed[0]) == (int(state.lbfgs.count) - 1) % 4
+            )
+        state, x = new, optax.apply_updates(x, u)
+
+
+def test_a_non_finite_first_evaluation_is_not_kept():
+    opt = jo.optimizers.lbfgs()
+    x = jnp.zeros(3)
+    state = opt.init(x)
+    f = lambda y: jnp.sum(y) + jnp.nan
+    u, after = opt.update(state.grad, state, x, value=state.value, grad=state.grad, value_fn=f)
+    assert float(jnp.abs(u).max()) == 0.0
+    _assert_trees_equal(after, state)  # still unset: the next update evaluates again
+
+
 def test_steps_back_from_a_non_finite_trial_point():
     f = lambda x: jnp.sum(jnp.where(jnp.abs(x) < 1.0, -jnp.log1p(-(x**2)) + x, jnp.inf))
     state, x, _ = run_ours(f, jnp.full(3, 0.5, jnp.float64), 60)

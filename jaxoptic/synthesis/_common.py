@@ -12,6 +12,7 @@ import optax
 import optax.tree_utils as otu
 
 from .._validation import check_image
+from ..optimizers import LBFGSState
 from ._status import Status
 
 DEFAULT_WINDOW = 50  # plenoptic's default stop_iters_to_check
@@ -145,7 +146,15 @@ def guarded_update(optimizer, grad, opt_state, x, *, value, value_fn, finite):
     """One optimizer update, undone where ``finite`` is False: ``(new_x, new_opt_state)``.
 
     Every gradient-based method steps this way: a non-finite objective or gradient must leave the
-    image and the optimizer state as they were (the driver then stops with ``NONFINITE``)."""
+    image and the optimizer state as they were (the driver then stops with ``NONFINITE``).
+    :func:`jaxoptic.optimizers.lbfgs` is told (``commit=finite``) and leaves its state unchanged
+    itself, touching one row of its history; other optimizers' states are selected whole."""
+    if isinstance(opt_state, LBFGSState):
+        updates, new_opt = optimizer.update(
+            grad, opt_state, x, value=value, grad=grad, value_fn=value_fn, commit=finite
+        )
+        new_x = optax.apply_updates(x, updates).astype(x.dtype)
+        return jnp.where(finite, new_x, x), new_opt
     updates, new_opt = optimizer.update(
         grad, opt_state, x, value=value, grad=grad, value_fn=value_fn
     )

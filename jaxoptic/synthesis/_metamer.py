@@ -300,13 +300,14 @@ class Metamer(eqx.Module):
             finite=finite,
         )
         if isinstance(state.opt_state, LBFGSState):
-            # the evaluation a pending step made is the record of this step (image unchanged)
-            value = jnp.where(pending, opt_state.value, value).astype(x.dtype)
+            # The evaluation a pending step made is the record of this step (image unchanged). The
+            # optimizer does not keep a non-finite one: its state is then still unset.
+            unset = pending & (opt_state.evaluations == 0)
+            value = jnp.where(pending, opt_state.value, value)
+            value = jnp.where(unset, jnp.nan, value).astype(x.dtype)
             grad = jnp.where(pending, opt_state.grad, grad)
-            finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
-            new_x, opt_state = jax.tree.map(
-                lambda a, b: jnp.where(finite, a, b), (new_x, opt_state), (x, state.opt_state)
-            )
+            grad = jnp.where(unset, jnp.nan, grad)
+            finite = finite & ~unset
         new_x = jnp.where(finite, new_x, state.previous_image)
         status = jnp.where(finite, state.status, status_array(Status.NONFINITE))
         return MetamerState(
