@@ -72,6 +72,8 @@ def _run_chunk(
     store_every: int,
     n_slots: int,
     batched: bool,
+    lanes_at_once: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ):
     global TRACE_COUNT
     TRACE_COUNT += 1
@@ -118,20 +120,55 @@ def _run_chunk(
         state, n_done, bufs, its, images, saved_its, _ = jax.lax.while_loop(cond, body, carry)
         return state, n_done, bufs, its, images, saved_its
 
-    if batched:
+    if not batched:
+        return one(method, state, stop_criterion)
+    if lanes_at_once is None:
         return eqx.filter_vmap(one)(method, state, stop_criterion)
-    return one(method, state, stop_criterion)
+    return _map_lanes(one, (method, state, stop_criterion), lanes_at_once, mesh)
 
 
-def _shard_batch(tree):
-    """Place the leading batch axis of every array across all local devices (when it divides evenly)."""
+def _map_lanes(fn, args, lanes_at_once: int, mesh):
+    """``fn`` over the lanes of a batch ``lanes_at_once`` at a time (``jax.lax.map``): the others
+    wait their turn, each lane runs its own loop. On a mesh every device maps over its own lanes."""
+    dynamic, static = eqx.partition(args, eqx.is_array)
+    out_static = []
+
+    def lane(dyn):
+        out = fn(*eqx.combine(dyn, static))
+        out_dyn, o_static = eqx.partition(out, eqx.is_array)
+        out_static.append(o_static)
+        return out_dyn
+
+    def local(dyn):
+        return jax.lax.map(lane, dyn, batch_size=lanes_at_once if lanes_at_once > 1 else None)
+
+    if mesh is None:
+        out = local(dynamic)
+    else:
+        spec = jax.sharding.PartitionSpec("batch")
+        # check_vma=False: the line searches' `cond`s mix per-lane and constant branches
+        out = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(
+            dynamic
+        )
+    return eqx.combine(out, out_static[0])
+
+
+def _batch_mesh(tree) -> jax.sharding.Mesh | None:
+    """A mesh over all local devices for the batch axis, or None (one device, or a batch that does
+    not divide evenly among them)."""
     devices = jax.local_devices()
     if len(devices) == 1:
-        return tree
+        return None
     leaves = [x for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array)) if x.ndim > 0]
     if not leaves or leaves[0].shape[0] % len(devices):
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("batch",))
+
+
+def _shard_batch(tree, mesh):
+    """Place the leading batch axis of every array across the devices of ``mesh``."""
+    if mesh is None:
         return tree
-    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
@@ -158,6 +195,7 @@ def synthesize(
     checkpoint_every: int | None = None,
     checkpoint_dir=None,
     checkpoint_keep: int | None = 3,
+    lanes_at_once: int | str | None = "auto",
     **options,
 ):
     """Run up to ``max_iter`` more steps of ``method`` from ``state`` in compiled chunks.
@@ -170,7 +208,10 @@ def synthesize(
 
     A *batch* (method and state with a leading batch axis, e.g. built with ``equinox.filter_vmap``)
     runs in one compiled call; every lane keeps its own optimizer state, line search and stopping,
-    and the batch axis is sharded across all local devices.
+    and the batch axis is sharded across all local devices. On a CPU each device runs its lanes one
+    after another inside that call (``lanes_at_once``), so each lane computes exactly what it would
+    alone; several CPU devices (``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts)
+    run their lanes in parallel, one core each.
 
     Parameters
     ----------
@@ -204,6 +245,13 @@ def synthesize(
         process loses at most that many. Resume with ``state, history = jaxoptic.io.load(
         jaxoptic.io.latest(checkpoint_dir), method)``; a checkpoint's history covers the calls
         that wrote it.
+    lanes_at_once
+        How many lanes of a batch each device computes at once, vectorized with ``jax.vmap``; the
+        others wait their turn (``jax.lax.map``). ``None``: all of them (one vectorized batch, the
+        right choice on a GPU). ``1``: one after another, each running its own loop, with results
+        bitwise equal to solo runs; on a CPU this is faster than vectorizing, because one lane's
+        working set stays in the cache (measured in ``benchmarks/README.md``). ``"auto"``
+        (default): ``1`` on CPU devices, ``None`` on others. Ignored without a batch.
     **options
         Method-specific settings, e.g. ``change_scale_criterion`` and ``ctf_iters_to_check`` for
         :class:`jaxoptic.MetamerCTF`.
@@ -217,8 +265,8 @@ def synthesize(
     ------
     ValueError
         For a negative ``max_iter``, a bad ``store_progress``, ``stop_iters_to_check`` < 1,
-        ``chunk_size`` < 1, a non-finite ``stop_criterion``, or ``checkpoint_every`` < 1 or
-        without ``checkpoint_dir``.
+        ``chunk_size`` < 1, a non-finite ``stop_criterion``, ``checkpoint_every`` < 1 or
+        without ``checkpoint_dir``, or a bad ``lanes_at_once``.
     NonFiniteLossError
         If the objective became non-finite (unless ``throw=False``).
 
@@ -298,8 +346,12 @@ def synthesize(
     state = _prepare(
         method, state, batched, int(stop_iters_to_check), float(np.max(np.asarray(crit))), options
     )
+    lanes_at_once = _check_lanes_at_once(lanes_at_once)
+    mesh = None
     if batched:
-        method, state, crit = _shard_batch((method, state, crit))
+        mesh = _batch_mesh((method, state, crit))
+        method, state, crit = _shard_batch((method, state, crit), mesh)
+    lanes = _lanes_at_once(lanes_at_once, batched, state)
     n_slots = math.ceil(chunk_size / store_every) + 1 if store_every else 0
 
     pieces: list[History] = []
@@ -319,6 +371,8 @@ def synthesize(
                 store_every,
                 n_slots,
                 batched,
+                lanes,
+                mesh if lanes is not None else None,
             )
             piece = _to_history(n_done, bufs, its, images, saved_its, batched)
             pieces.append(piece)
@@ -357,6 +411,27 @@ def synthesize(
             history,
         )
     return state, history
+
+
+def _check_lanes_at_once(value):
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`lanes_at_once` must be 'auto', None or an int >= 1, got {value!r}.")
+    return int(value)
+
+
+def _lanes_at_once(value, batched: bool, state) -> int | None:
+    """The number of lanes vectorized together (None: all), resolving ``"auto"`` from the platform
+    of the state's arrays: one lane at a time on CPUs, all at once elsewhere."""
+    if not batched:
+        return None
+    if value == "auto":
+        leaf = next(x for x in jax.tree.leaves(state) if isinstance(x, jax.Array))
+        platform = next(iter(leaf.devices())).platform
+        return 1 if platform == "cpu" else None
+    lanes = int(state.iteration.shape[0])
+    return None if value is None or value >= lanes else value
 
 
 def _checkpoint(directory, method, state, history, keep) -> None:
