@@ -33,6 +33,7 @@ from ._cli._common import (
     MODELS,
     ArgumentError,
     UsageError,
+    cpu_devices_type,
     float_pair,
     float_type,
     int_list,
@@ -175,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     res_group.add_argument(
         "--distributed", action="store_true", help="as for batch (resume a distributed batch)"
     )
+    res_group.add_argument(
+        "--cpu-devices",
+        type=cpu_devices_type,
+        default="auto",
+        metavar="N",
+        help="as for batch",
+    )
 
     bat = sub.add_parser(
         "batch",
@@ -202,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="multi-process run: call jax.distributed.initialize() and split the lanes across "
         "all processes (launch one process per node with srun)",
+    )
+    bat.add_argument(
+        "--cpu-devices",
+        type=cpu_devices_type,
+        default="auto",
+        metavar="N",
+        help="on a CPU, split the batch over N CPU devices, one core each (default auto: one per "
+        "available core, at most one per lane; 1 under --distributed unless given)",
     )
     _model_options(bat, "portilla-simoncelli")
     _run_options(bat, 200, optimizer=True, seed=False)
@@ -309,6 +325,14 @@ def _dispatch(parser, args, command_line: str) -> int:
         from ._cli._common import initialize_distributed
 
         initialize_distributed()
+    if args.command == "batch":
+        from ._cli._common import configure_cpu_devices, split_names
+
+        if not args.distributed:
+            lanes = len(split_names(args.images)) * len(dict.fromkeys(args.seeds))
+            configure_cpu_devices(args.cpu_devices, lanes)
+        elif args.cpu_devices != "auto":
+            configure_cpu_devices(args.cpu_devices, 1)
     from ._cli._jobs import execute
 
     return execute(args, command_line)

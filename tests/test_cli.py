@@ -199,6 +199,42 @@ def test_batch_refuses_images_of_different_shapes(images, capsys):
     assert "one shape" in err and "brick32: 1x32x32" in err and "camera16: 1x16x16" in err
 
 
+@pytest.mark.parametrize(
+    "lanes, cores, expected",
+    [(8, 2, 2), (6, 4, 3), (3, 2, 2), (16, 64, 16), (1, 8, None), (5, 1, None)],
+)
+def test_cpu_devices_auto_gives_one_device_per_core_and_no_idle_ones(
+    monkeypatch, lanes, cores, expected
+):
+    """``batch --cpu-devices auto`` (the default): one CPU device per core, but no more devices
+    than the rounds of lanes need (6 lanes on 4 cores: 2 rounds of 3, so 3 devices, no padding)."""
+    from jaxoptic._cli._common import configure_cpu_devices
+
+    calls = []
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(jax.config, "update", lambda name, value: calls.append((name, value)))
+    assert configure_cpu_devices("auto", lanes) == expected
+    assert calls == ([] if expected is None else [("jax_num_cpu_devices", expected)])
+
+
+def test_cpu_devices_leaves_the_users_device_count_and_a_started_jax_alone(monkeypatch):
+    from jaxoptic._cli._common import configure_cpu_devices
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")
+    assert configure_cpu_devices(4, 8) is None
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
+    jax.devices()  # JAX has started: its device count can no longer change
+    assert configure_cpu_devices(4, 8) is None
+
+
+def test_cpu_devices_must_be_auto_or_a_positive_number(images, capsys):
+    assert cli("batch", "--images", images["brick"], "--cpu-devices", "0", "--out", "unused") == 2
+    assert "--cpu-devices" in capsys.readouterr().err
+
+
 def test_batch_distributed_calls_jax_distributed_initialize_before_anything(
     images, monkeypatch, capsys
 ):

@@ -291,6 +291,49 @@ def initialize_distributed() -> None:
         ) from err
 
 
+def cpu_devices_type(text: str):
+    """``--cpu-devices``: ``auto`` or an int >= 1."""
+    if text == "auto":
+        return text
+    return int_type(1)(text)
+
+
+def configure_cpu_devices(value, lanes: int) -> int | None:
+    """Before JAX starts: give the CPU backend several devices, so that a batch on a CPU runs its
+    lanes on several cores at once (``synthesize`` shards a batch over the local devices; each CPU
+    device computes its lanes one after another on one core).
+
+    ``value`` is ``"auto"`` (one device per core this process may use, and no more devices than
+    it takes rounds of lanes: 8 lanes on 6 cores give 2 rounds of 4, hence 4 devices and no padding
+    lane) or a number. Nothing is changed where the user chose already (``JAX_NUM_CPU_DEVICES`` or
+    ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``), nor once JAX has started (the
+    command called from a program that used JAX). Returns the number set, or None. On a GPU
+    machine the extra CPU devices are unused: batches run on the GPUs."""
+    import os
+
+    import jax
+
+    if "JAX_NUM_CPU_DEVICES" in os.environ or "xla_force_host_platform_device_count" in (
+        os.environ.get("XLA_FLAGS", "")
+    ):
+        return None
+    if value == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        rounds = -(-max(lanes, 1) // max(cores, 1))
+        value = -(-max(lanes, 1) // rounds)
+    value = int(value)
+    if value <= 1:
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", value)
+    except RuntimeError:  # JAX started already (``main`` called in a running program): keep it
+        return None
+    return value
+
+
 _COMPILE_EVENTS = (
     "/jax/core/compile/jaxpr_trace_duration",
     "/jax/core/compile/jaxpr_to_mlir_module_duration",

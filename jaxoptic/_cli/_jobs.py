@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import json
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from ._common import (
     UsageError,
     backend,
     build_model,
+    configure_cpu_devices,
     history_lane,
     image_name,
     image_spec,
@@ -710,17 +712,35 @@ def execute(args, command_line: str, previous: dict | None = None) -> int:
     return 0
 
 
+def _cpu_devices_for_resume(directory: Path, args) -> None:
+    """``--cpu-devices`` for a resumed batch (before JAX starts): its lanes, padding included, are
+    read from the batch's summary. Lanes computed one at a time give the same bits on any number
+    of CPU devices, so this only sets the speed."""
+    summary = directory / SUMMARY
+    try:
+        previous = json.loads(summary.read_text())
+        stored = previous["arguments"]
+        if previous.get("command") != "batch":
+            return
+        lanes = len(stored["images"]) * len(stored["seeds"]) + int(stored.get("lane_padding", 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a batch, or unreadable: the checks below say what is wrong
+    configure_cpu_devices(args.cpu_devices, lanes)
+
+
 def resume(args, subparsers: dict, command_line: str) -> int:
     """``jaxoptic resume DIR``: rebuild the run recorded in DIR/summary.json and continue it."""
     import argparse
 
     if args.distributed:
         initialize_distributed()
-    import jax
-
     directory = Path(args.directory)
     if not directory.is_dir():
         raise UsageError(f"resume: {str(directory)!r} is not a directory")
+    if not args.distributed or args.cpu_devices != "auto":
+        _cpu_devices_for_resume(directory, args)
+    import jax
+
     root = directory
     if jax.process_count() > 1:
         root = directory / f"process{jax.process_index()}"
