@@ -45,16 +45,21 @@ def machine() -> dict:
     }
 
 
-def run_pinned(python: str, script: Path, args: list[str], core: int | None = 0) -> dict:
-    """Run ``python script args`` pinned to one core (``taskset``) and parse its last JSON line."""
+def run_pinned(
+    python: str, script: Path, args: list[str], core: int | None = 0, single_thread: bool = True
+) -> dict:
+    """Run ``python script args`` pinned to one core (``taskset``) and parse its last JSON line.
+    ``core=None, single_thread=False`` runs it on the whole machine with the libraries' default
+    threads."""
     env = dict(os.environ)
-    # one thread everywhere: XLA's CPU client, Eigen, OpenMP/MKL (torch) and BLAS
-    env.update(
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        XLA_FLAGS=(env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip(),
-    )
+    if single_thread:
+        # one thread everywhere: XLA's CPU client, Eigen, OpenMP/MKL (torch) and BLAS
+        env.update(
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            XLA_FLAGS=(env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip(),
+        )
     cmd = [python, str(script), *args]
     if core is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(core), *cmd]

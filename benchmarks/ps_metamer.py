@@ -215,12 +215,21 @@ def worker_clean(n_iter: int, chunk: int, cache_dir: str | None) -> dict:
     }
 
 
-def worker_batch(sizes: list[int], n_iter: int, cache_dir: str | None) -> dict:
+def worker_batch(sizes: list[int], n_iter: int, cache_dir: str | None, devices: int) -> dict:
+    """Batches of N metamers (one synthesize call) against N sequential runs, in one process.
+
+    The batch runs twice: as ``synthesize`` runs it by default on a CPU (each device computes its
+    lanes one at a time, ``lanes_at_once=1``) and vectorized (``lanes_at_once=None``, one vmapped
+    batch). With ``devices`` > 1 the process has that many CPU devices and the batch is sharded
+    across them; the sequential runs use device 0 (with XLA's threads, if the process may use
+    several cores)."""
     _use_cache(cache_dir)
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
+    if devices > 1:
+        jax.config.update("jax_num_cpu_devices", devices)
     import jaxoptic as jo
 
     img, _ = _target_and_init()
@@ -232,9 +241,15 @@ def worker_batch(sizes: list[int], n_iter: int, cache_dir: str | None) -> dict:
     def build(im, k):
         return jo.recipes.portilla_simoncelli_metamer(im, key=k)
 
-    def run(met, state):
+    def run(met, state, **kw):
         s, _ = jo.synthesize(
-            met, state, max_iter=n_iter, chunk_size=n_iter, progress=False, stop_criterion=-1.0
+            met,
+            state,
+            max_iter=n_iter,
+            chunk_size=n_iter,
+            progress=False,
+            stop_criterion=-1.0,
+            **kw,
         )
         return jax.block_until_ready(s.image)
 
@@ -243,22 +258,71 @@ def worker_batch(sizes: list[int], n_iter: int, cache_dir: str | None) -> dict:
         images = jnp.stack([img] * n)
         keys = jax.random.split(jax.random.key(0), n)
         mets, states = eqx.filter_vmap(build)(images, keys)
-        jo.synthesize(mets, states, max_iter=1, chunk_size=n_iter, progress=False)  # compile
-        t0 = time.perf_counter()
-        batch_images = run(mets, states)
-        batched = time.perf_counter() - t0
+        row = {}
+        for name, lanes in (("batched", "auto"), ("vectorized", None)):
+            jo.synthesize(
+                mets, states, max_iter=1, chunk_size=n_iter, progress=False, lanes_at_once=lanes
+            )  # compile
+            t0 = time.perf_counter()
+            batch_images = run(mets, states, lanes_at_once=lanes)
+            row[f"{name}_s"] = time.perf_counter() - t0
+            row[f"{name}_stats_mse_median"] = float(np.median(stats_mse(batch_images)))
+            del batch_images
         run(*build(img, keys[0]))  # compile the single-image program
         t0 = time.perf_counter()
         solo_images = [run(*build(img, keys[i])) for i in range(n)]
-        sequential = time.perf_counter() - t0
-        out[str(n)] = {
-            "batched_s": batched,
-            "sequential_s": sequential,
-            "ratio": batched / sequential,
-            "batched_stats_mse_median": float(np.median(stats_mse(batch_images))),
-            "sequential_stats_mse_median": float(np.median(stats_mse(jnp.stack(solo_images)))),
-        }
-    return {"batch": out, "iterations": n_iter}
+        row["sequential_s"] = time.perf_counter() - t0
+        row["sequential_stats_mse_median"] = float(np.median(stats_mse(jnp.stack(solo_images))))
+        row["ratio"] = row["batched_s"] / row["sequential_s"]
+        row["vectorized_ratio"] = row["vectorized_s"] / row["sequential_s"]
+        out[str(n)] = row
+    return {"batch": out, "iterations": n_iter, "devices": len(jax.devices())}
+
+
+def _batch_part(args, out_dir: Path) -> None:
+    """Batch throughput on one core (one thread) and, with ``--devices``, on the whole machine."""
+    cache_dir = tempfile.mkdtemp(prefix="jaxoptic_bench_cache_")
+    worker = ["--worker", "batch", "--batch-iterations", str(args.batch_iterations)]
+    worker += ["--cache-dir", cache_dir]
+    runs = {
+        "one_core": run_pinned(
+            sys.executable, Path(__file__), [*worker, "--sizes", args.sizes], core=args.core
+        )
+    }
+    if args.devices > 1:
+        runs["all_cores"] = run_pinned(
+            sys.executable,
+            Path(__file__),
+            [*worker, "--sizes", args.devices_sizes, "--devices", str(args.devices)],
+            core=None,
+            single_thread=False,
+        )
+    runs["machine"] = machine()
+    (out_dir / "ps_metamer_batch.json").write_text(json.dumps(runs, indent=2))
+    for name, r in runs.items():
+        if name == "machine":
+            continue
+        where = (
+            "1 core, 1 thread"
+            if name == "one_core"
+            else (
+                f"{runs['machine']['logical_cores']} cores, XLA's threads, batch over "
+                f"{r['devices']} CPU devices"
+            )
+        )
+        print(
+            f"\nBatch throughput ({where}), {r['iterations']} iterations per image (median "
+            "statistics MSE in brackets)\n| N | batched (default: lanes one at a time per device) "
+            "| batched, vectorized (vmap) | N sequential runs | batched / sequential | "
+            "vectorized / sequential |\n|---|---|---|---|---|---|"
+        )
+        for n, x in r["batch"].items():
+            print(
+                f"| {n} | {x['batched_s']:.1f} s ({x['batched_stats_mse_median']:.2e}) "
+                f"| {x['vectorized_s']:.1f} s ({x['vectorized_stats_mse_median']:.2e}) "
+                f"| {x['sequential_s']:.1f} s ({x['sequential_stats_mse_median']:.2e}) "
+                f"| {x['ratio']:.2f} | {x['vectorized_ratio']:.2f} |"
+            )
 
 
 def main() -> None:
@@ -283,6 +347,15 @@ def main() -> None:
     parser.add_argument("--target-mse", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="1,4,8,16", help="batch sizes for --batch")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=0,
+        help="with --batch: also measure on all cores, the batch sharded over this many CPU "
+        "devices (0: skip)",
+    )
+    parser.add_argument("--devices-sizes", default="8", help="batch sizes for --devices")
+    parser.add_argument("--skip-metamer", action="store_true", help="only the --batch part")
     args = parser.parse_args()
 
     if args.worker == "torch":
@@ -296,11 +369,16 @@ def main() -> None:
         return
     if args.worker == "batch":
         sizes = [int(s) for s in args.sizes.split(",")]
-        print(json.dumps(worker_batch(sizes, args.batch_iterations, args.cache_dir)))
+        devices = max(args.devices, 1)
+        print(json.dumps(worker_batch(sizes, args.batch_iterations, args.cache_dir, devices)))
         return
 
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
+    if args.batch:
+        _batch_part(args, out_dir)
+    if args.skip_metamer:
+        return
     ref_file = out_dir / f"ps_metamer_plenoptic_{args.iterations}.json"
     if args.reuse_reference and ref_file.exists():
         ref = json.loads(ref_file.read_text())
@@ -348,22 +426,6 @@ def main() -> None:
         "jaxoptic": {k: v for k, v in ours.items() if k != "metamer"},
         "jaxoptic_final_stats_mse": our_mse,
     }
-    if args.batch:
-        result["batch"] = run_pinned(
-            sys.executable,
-            Path(__file__),
-            [
-                "--worker",
-                "batch",
-                "--batch-iterations",
-                str(args.batch_iterations),
-                "--sizes",
-                args.sizes,
-                "--cache-dir",
-                cache_dir,
-            ],
-            args.core,
-        )
     (out_dir / "ps_metamer.json").write_text(json.dumps(result, indent=2))
 
     print(
@@ -400,18 +462,6 @@ def main() -> None:
             f"jaxoptic did not reach plenoptic's statistics MSE within {args.max_iter} iterations "
             f"(final {our_mse:.3e})"
         )
-    if "batch" in result:
-        n_it = result["batch"]["iterations"]
-        print(
-            f"\nBatch throughput, {n_it} iterations per image (median statistics MSE in brackets)"
-            "\n| N | batched (vmap) | N sequential runs | ratio |\n|---|---|---|---|"
-        )
-        for n, r in result["batch"]["batch"].items():
-            print(
-                f"| {n} | {r['batched_s']:.1f} s ({r['batched_stats_mse_median']:.2e}) "
-                f"| {r['sequential_s']:.1f} s ({r['sequential_stats_mse_median']:.2e}) "
-                f"| {r['ratio']:.2f} |"
-            )
 
 
 if __name__ == "__main__":

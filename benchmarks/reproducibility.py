@@ -18,6 +18,9 @@ Configurations (all float32 unless said):
 - ``float64``: ``jax_enable_x64`` and a float64 image, started from the float32 run's initial image;
 - ``batch``: a batch of two (brick with key 0, grass with key 1) built with ``eqx.filter_vmap``,
   one device; ``batch-2-devices``: the same with two host devices (the batch axis is sharded);
+  both as ``synthesize`` runs batches on CPU (each device computes its lanes one at a time);
+- ``vectorized``, ``vectorized-2-devices``: the same batches vectorized (``lanes_at_once=None``,
+  one ``vmap``ped program per device);
 - ``resume-1-device``: the ``batch-2-devices`` run saved at iteration 25 (``jaxoptic.io.save``),
   loaded in a one-device process and continued to 50;
 - ``batch-2-devices-again``: ``batch-2-devices`` in another process.
@@ -58,6 +61,10 @@ CONFIGS = {
     "float64": dict(dtype="float64"),
     "batch": dict(batch=True),
     "batch-2-devices": dict(batch=True, xla="--xla_force_host_platform_device_count=2", save=True),
+    "vectorized": dict(batch=True, vectorized=True),
+    "vectorized-2-devices": dict(
+        batch=True, vectorized=True, xla="--xla_force_host_platform_device_count=2"
+    ),
     "resume-1-device": dict(batch=True, resume=True),
     "batch-2-devices-again": dict(
         batch=True, xla="--xla_force_host_platform_device_count=2", save=True
@@ -76,9 +83,16 @@ COMPARISONS = [
         None,
     ),
     ("float64 vs float32", "float64", "base", None),
-    ("lane 0 of a vmapped batch vs the solo run", "batch", "base", 0),
+    ("lane 0 of a batch (default on CPU: lanes one at a time) vs the solo run", "batch", "base", 0),
     ("batch sharded over 2 devices vs 1 device (lane 0)", "batch-2-devices", "batch", 0),
     ("batch sharded over 2 devices vs 1 device (lane 1)", "batch-2-devices", "batch", 1),
+    ("lane 0 of a vectorized batch (lanes_at_once=None) vs the solo run", "vectorized", "base", 0),
+    (
+        "vectorized batch sharded over 2 devices vs 1 device (lane 0)",
+        "vectorized-2-devices",
+        "vectorized",
+        0,
+    ),
     (
         "saved on 2 devices at 25, resumed on 1 vs uninterrupted on 2 (lane 0)",
         "resume-1-device",
@@ -114,6 +128,8 @@ def worker(config: str, out: str, ckpt: str) -> None:
 
     brick = jo.data.brick()[:, :SIZE, :SIZE].astype(dtype)
     kw = dict(progress=False, stop_criterion=-1.0, store_progress=1)
+    if options.get("vectorized"):
+        kw["lanes_at_once"] = None
     if options.get("batch"):
         images = jnp.stack([brick, jo.data.grass()[:, :SIZE, :SIZE].astype(dtype)])
         keys = jax.vmap(jax.random.key)(jnp.arange(2))

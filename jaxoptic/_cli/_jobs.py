@@ -714,8 +714,8 @@ def execute(args, command_line: str, previous: dict | None = None) -> int:
 
 def _cpu_devices_for_resume(directory: Path, args) -> None:
     """``--cpu-devices`` for a resumed batch (before JAX starts): its lanes, padding included, are
-    read from the batch's summary. Lanes computed one at a time give the same bits on any number
-    of CPU devices, so this only sets the speed."""
+    read from the batch's summary. The resumed run is bitwise equal to an uninterrupted one only
+    on the device count the checkpoint was written with (``io.load`` warns otherwise)."""
     summary = directory / SUMMARY
     try:
         previous = json.loads(summary.read_text())

@@ -209,9 +209,11 @@ def synthesize(
     A *batch* (method and state with a leading batch axis, e.g. built with ``equinox.filter_vmap``)
     runs in one compiled call; every lane keeps its own optimizer state, line search and stopping,
     and the batch axis is sharded across all local devices. On a CPU each device runs its lanes one
-    after another inside that call (``lanes_at_once``), so each lane computes exactly what it would
-    alone; several CPU devices (``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts)
-    run their lanes in parallel, one core each.
+    after another inside that call (``lanes_at_once``), each with the working set of a single
+    run; several CPU devices (``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts)
+    run their lanes in parallel, one core each. A lane equals the same run made alone to rounding:
+    XLA compiles a lane's loop inside the batch's program and may fuse it differently
+    (``docs/reproducibility.md`` measures how far such runs drift apart).
 
     Parameters
     ----------
@@ -248,9 +250,9 @@ def synthesize(
     lanes_at_once
         How many lanes of a batch each device computes at once, vectorized with ``jax.vmap``; the
         others wait their turn (``jax.lax.map``). ``None``: all of them (one vectorized batch, the
-        right choice on a GPU). ``1``: one after another, each running its own loop, with results
-        bitwise equal to solo runs; on a CPU this is faster than vectorizing, because one lane's
-        working set stays in the cache (measured in ``benchmarks/README.md``). ``"auto"``
+        right choice on a GPU). ``1``: one after another, each running its own loop; on a CPU this
+        is faster than vectorizing, because one lane's working set stays in the cache (measured in
+        ``benchmarks/README.md``). ``"auto"``
         (default): ``1`` on CPU devices, ``None`` on others. Ignored without a batch.
     **options
         Method-specific settings, e.g. ``change_scale_criterion`` and ``ctf_iters_to_check`` for
