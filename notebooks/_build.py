@@ -1132,10 +1132,15 @@ NOTEBOOKS["06_batched_synthesis"] = [
     ),
     md(
         """
-        `synthesize` recognises a batch (`state.iteration` has a batch axis), vmaps the step,
-        and shards the batch axis across all local devices when the batch size divides
-        evenly. Every lane keeps its own L-BFGS memory, line search and stopping rule; the
-        progress bar shows the worst lane.
+        `synthesize` recognises a batch (`state.iteration` has a batch axis) and shards the
+        batch axis across all local devices when the batch size divides evenly. Every lane
+        keeps its own L-BFGS memory, line search and stopping rule; the progress bar shows the
+        worst lane. On a CPU each device computes its lanes one after another inside the
+        compiled call (`lanes_at_once=1`, the default there): a vectorized (`vmap`) batch of
+        256×256 images no longer fits the cache and costs more than the images run one by one,
+        so on a CPU the gain of a batch is the devices working in parallel (a batch of 8 on two
+        CPU devices takes 0.6× the time of 8 runs one after another, see
+        `benchmarks/README.md`). On a GPU the batch is vectorized (`lanes_at_once=None`).
         """
     ),
     code(
