@@ -19,7 +19,7 @@ import optax
 import pytest
 
 import jaxoptic as jo
-from jaxoptic.io import _checkpoint
+from jaxoptic.io import _checkpoint, _isolated
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -1134,3 +1134,209 @@ def test_committed_v1_checkpoint_loads_and_continues(name):
     more, more_history = run(method, state, "metamer", 2)
     np.testing.assert_array_equal(np.asarray(more.iteration), iteration + 2)
     assert np.all(np.isfinite(more_history.losses))
+
+
+# -- under jax.distributed: every process saves and loads its own checkpoint ----------------------------
+# One process of a two-process jax.distributed job (on CPU): it runs its own Metamer (its own target
+# image), saves it into its own directory, loads it back in the same process and checks the bits,
+# writes the state and history for the test to compare, and (process 1) loads the checkpoint that a
+# single-process program wrote for it.
+DISTRIBUTED_SCRIPT = """
+import sys
+from pathlib import Path
+
+import jax
+
+port, index, out, cache = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+jax.config.update("jax_enable_x64", True)  # as tests/conftest.py: the methods match, the cache helps
+jax.config.update("jax_compilation_cache_dir", cache)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=index)
+assert jax.process_count() == 2 and jax.process_index() == index
+
+import numpy as np
+import jaxoptic as jo
+from test_io import distributed_method, flat
+
+method = distributed_method(index)
+state, history = jo.synthesize(method, method.init(key=jax.random.key(index)), max_iter=3, progress=False)
+path = jo.io.save(out / f"process{index}" / "ckpt", method, state, history)
+saved = flat(state, history)
+loaded = flat(*jo.io.load(path, method))
+assert sorted(loaded) == sorted(saved)
+for key, value in saved.items():
+    assert loaded[key].dtype == value.dtype and loaded[key].tobytes() == value.tobytes(), key
+np.savez(out / f"process{index}.npz", **saved)
+if index == 1:
+    np.savez(out / "single.npz", **flat(*jo.io.load(out / "single", method)))
+"""
+
+
+def distributed_method(index):
+    """The Metamer process ``index`` of the distributed test runs (each its own target image)."""
+    return jo.Metamer(jo.data.camera()[:, :16, :16] + index * 0.01, GAUSS)
+
+
+def flat(state, history=None):
+    """``{name: numpy array}`` of a state's leaves (key data for keys) and a history's arrays."""
+    out = {}
+    if history is not None:
+        out["history/iterations"] = history.iterations
+        out.update({f"history/{k}": v for k, v in history.records.items()})
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        out[jax.tree_util.keystr(path)] = np.asarray(x)
+    return out
+
+
+def assert_same_arrays(a, b):
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), key
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_each_process_of_a_distributed_job_saves_and_loads_its_own_checkpoint(tmp_path):
+    # orbax alone writes no arrays into process 1's checkpoint: jaxoptic.io runs it in a child process
+    method = distributed_method(1)
+    initial = method.init(key=jax.random.key(5))
+    jo.io.save(tmp_path / "single", method, initial)  # a single-process checkpoint, for process 1
+    script = tmp_path / "worker.py"
+    script.write_text(DISTRIBUTED_SCRIPT)
+    port, cache = _free_port(), jax.config.jax_compilation_cache_dir
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(map(str, Path(__file__).resolve().parents[:2]))
+    )
+    env.pop("XLA_FLAGS", None)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(port), str(index), str(tmp_path), cache],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in (0, 1)
+    ]
+    errors = {}
+    try:
+        for i, worker in enumerate(workers):  # (one blocked worker blocks the other: one timeout)
+            errors[i] = worker.communicate(timeout=240)[1]
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for i, worker in enumerate(workers):
+        if i not in errors:
+            errors[i] = "(killed after 240 s)\n" + worker.communicate()[1]
+    report = "\n".join(
+        f"--- worker {i} (exit status {w.returncode}) stderr:\n{errors[i][-4000:]}"
+        for i, w in enumerate(workers)
+    )
+    assert all(w.returncode == 0 for w in workers), report
+    for index in (0, 1):
+        # each process wrote its own checkpoint (and nothing else), which loads in one process
+        assert listing(tmp_path / f"process{index}") == ["ckpt"]
+        saved = dict(np.load(tmp_path / f"process{index}.npz", allow_pickle=False))
+        loaded = jo.io.load(tmp_path / f"process{index}" / "ckpt", distributed_method(index))
+        assert_same_arrays(flat(*loaded), saved)
+    lanes = [np.load(tmp_path / f"process{i}.npz")[".image"].tobytes() for i in (0, 1)]
+    assert lanes[0] != lanes[1]
+    # and process 1 read the single-process checkpoint as a single process does
+    assert_same_arrays(dict(np.load(tmp_path / "single.npz", allow_pickle=False)), flat(initial))
+
+
+# the same child process, made to run here (as in a multi-process program) by patching the test
+def _arrays_of_every_kind():
+    rng = np.random.default_rng(0)
+    return {
+        "float32": jnp.asarray(rng.standard_normal((2, 3)), jnp.float32),
+        "float64": jnp.asarray([np.nan, -0.0, 1e-310]),
+        "int32": jnp.arange(-2, 3, dtype=jnp.int32),
+        "bool": jnp.asarray([True, False, True]),
+        "uint32": jnp.asarray([1, 2**32 - 1], jnp.uint32),
+        "bfloat16": jnp.asarray(rng.standard_normal(3), jnp.bfloat16),
+        "float16": jnp.asarray([1.5, -0.0], jnp.float16),
+        "complex64": jnp.asarray([1 + 2j], jnp.complex64),
+        "scalar": jnp.float32(3.0),
+        "keys": jax.random.split(jax.random.key(5), 3),
+        "rbg_key": jax.random.key(7, impl="rbg"),
+        "numpy_int64": np.arange(3, dtype=np.int64),
+        "numpy_bfloat16": np.asarray([0.5, 2.0], dtype=jnp.bfloat16),
+    }
+
+
+def test_child_process_writes_the_files_orbax_writes_here_and_reads_them_bitwise(
+    tmp_path, monkeypatch
+):
+    arrays = _arrays_of_every_kind()
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = {
+        k: np.broadcast_to(np.zeros((), v.dtype), v.shape)
+        if isinstance(v, np.ndarray)
+        else jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=device)
+        for k, v in arrays.items()
+    }
+    for where in ("here", "child"):
+        monkeypatch.setattr(_isolated, "needed", lambda where=where: where == "child")
+        (tmp_path / where).mkdir()
+        _checkpoint._write_arrays(tmp_path / where / "arrays", arrays)
+        assert listing(tmp_path / where) == ["arrays"]  # the transfer files are gone
+    for name in ("_METADATA", "_sharding", "array_metadatas/process_0"):
+        assert (tmp_path / "here/arrays" / name).read_bytes() == (
+            tmp_path / "child/arrays" / name
+        ).read_bytes(), name
+    # each reads what the other wrote (the child reading its own files: the distributed test above)
+    for reader, writer in [("child", "here"), ("here", "child")]:
+        monkeypatch.setattr(_isolated, "needed", lambda reader=reader: reader == "child")
+        stored = _checkpoint._stored_metadata(tmp_path / writer / "arrays")
+        restored = _checkpoint._read_arrays(tmp_path / writer / "arrays", abstract)
+        assert sorted(restored) == sorted(stored) == sorted(arrays)
+        for key, value in arrays.items():
+            assert stored[key] == _checkpoint._on_disk(value.shape, value.dtype), key
+            got = restored[key]
+            assert got.dtype == value.dtype and got.shape == value.shape, key
+            assert _checkpoint.array_sha256(got) == _checkpoint.array_sha256(value), key
+    assert listing(tmp_path) == ["child", "here"]
+
+
+def test_child_process_write_error_is_a_checkpoint_save_error(tmp_path, monkeypatch, two_runs):
+    method, (s1, h1), _ = two_runs
+    jo.io.save(tmp_path / "ckpt", method, s1, h1)
+    fake = tmp_path / "fake" / "orbax"  # an orbax that fails as on a full disk
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import errno\nraise OSError(errno.ENOSPC, 'No space left on device')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))
+    monkeypatch.setattr(_isolated, "needed", lambda: True)
+    with pytest.raises(
+        jo.io.CheckpointSaveError, match=r"separate process.*No space left.*disk is full"
+    ) as info:
+        jo.io.save(tmp_path / "ckpt", method, s1, h1)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert listing(tmp_path) == ["ckpt", "fake"]
+    assert_states_equal(jo.io.load(tmp_path / "ckpt", method)[0], s1)
+
+
+def test_child_process_read_error_is_a_corrupted_checkpoint(tmp_path, adam_ckpt, monkeypatch):
+    method, _ = build("metamer_adam", False)
+    shutil.copytree(adam_ckpt, tmp_path / "ckpt")
+    shutil.rmtree(tmp_path / "ckpt" / "arrays" / "ocdbt.process_0")
+    monkeypatch.setattr(_isolated, "needed", lambda: True)
+    with pytest.raises(
+        jo.io.CheckpointError, match=r"corrupted: reading the arrays failed.*separate process"
+    ):
+        jo.io.load(tmp_path / "ckpt", method)
+    assert listing(tmp_path) == ["ckpt"]

@@ -286,7 +286,7 @@ def initialize_distributed() -> None:
         raise UsageError(
             f"--distributed: jax.distributed.initialize() failed ({type(err).__name__}: "
             f"{one_line(err)}). Launch one process per node or GPU with srun inside a SLURM "
-            "allocation (or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID); "
+            "allocation (or with mpirun, or on Kubernetes or Cloud TPU, which JAX detects); "
             "on a single machine leave out --distributed: all its devices are used anyway"
         ) from err
 
