@@ -253,6 +253,80 @@ def test_batch_distributed_calls_jax_distributed_initialize_before_anything(
     assert "srun" in err[0]
 
 
+def _launch_two_processes(args, tmp_path, timeout=240):
+    """``python -m jaxoptic ARGS`` as two processes of one SLURM step on this machine (JAX's SLURM
+    detection reads these variables; the coordinator listens on a free local port)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.pop("XLA_FLAGS", None)
+    env.update(
+        SLURM_JOB_ID="1",
+        SLURM_STEP_NODELIST="localhost",
+        SLURM_NTASKS="2",
+        SLURM_LOCALID="0",
+        JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+    )
+    cache = jax.config.jax_compilation_cache_dir
+    if cache:
+        env["JAX_COMPILATION_CACHE_DIR"] = cache
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxoptic", *map(str, args)],
+            env=dict(env, SLURM_PROCID=str(i)),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    errors = {}
+    try:
+        for i, proc in enumerate(procs):
+            errors[i] = proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    report = "\n".join(
+        f"--- process {i} (exit {p.returncode}):\n{errors.get(i, '(killed)')[-3000:]}"
+        for i, p in enumerate(procs)
+    )
+    assert all(p.returncode == 0 for p in procs), report
+
+
+def test_distributed_batch_checkpoints_per_process_and_resumes(images, tmp_path):
+    """Two processes under ``--distributed`` each run one lane and write their own checkpoint
+    (``OUT/process<p>/``); ``resume --distributed`` continues them to where a single-process batch
+    of the same lanes ends."""
+    names = f"{images['brick']},{images['grass']}"
+    out = tmp_path / "dist"
+    run = ["--images", names, "--seeds", "0", "--out", out, *SMALL]
+    first = ["batch", *run, "--max-iter", 4, "--checkpoint-every", 2, "--distributed"]
+    _launch_two_processes(first, tmp_path)
+    for p in (0, 1):
+        assert jo.io.read_metadata(out / f"process{p}" / "checkpoint")["iteration"] == [4]
+    _launch_two_processes(
+        ["resume", out, "--max-iter", 2, "--distributed", "--no-progress"], tmp_path
+    )
+    single = tmp_path / "single"
+    assert cli("batch", *run[:4], "--out", single, *SMALL, "--max-iter", 6) == 0
+    for lane in ("brick32_seed0", "grass32_seed0"):
+        assert summary_of(out / lane)["iterations"] == 6
+        np.testing.assert_allclose(
+            np.load(out / lane / "metamer.npy"),
+            np.load(single / lane / "metamer.npy"),
+            rtol=0,
+            atol=1e-5,  # one lane per process is another program than two in one: rounding
+        )
+
+
 @pytest.mark.parametrize(
     "n_lanes, n_processes, expected",
     [(4, 1, [[0, 1, 2, 3]]), (5, 2, [[0, 1, 2], [3, 4]]), (2, 3, [[0], [1], []])],
