@@ -15,6 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _processes import free_port, run_together
 
 import jaxoptic as jo
 from jaxoptic.cli import main
@@ -256,11 +257,7 @@ def test_batch_distributed_calls_jax_distributed_initialize_before_anything(
 def _launch_two_processes(args, tmp_path, timeout=240):
     """``python -m jaxoptic ARGS`` as two processes of one SLURM step on this machine (JAX's SLURM
     detection reads these variables; the coordinator listens on a free local port)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     env.pop("XLA_FLAGS", None)
     env.update(
@@ -273,32 +270,11 @@ def _launch_two_processes(args, tmp_path, timeout=240):
     cache = jax.config.jax_compilation_cache_dir
     if cache:
         env["JAX_COMPILATION_CACHE_DIR"] = cache
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "jaxoptic", *map(str, args)],
-            env=dict(env, SLURM_PROCID=str(i)),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in (0, 1)
-    ]
-    errors = {}
-    try:
-        for i, proc in enumerate(procs):
-            errors[i] = proc.communicate(timeout=timeout)[1]
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-    report = "\n".join(
-        f"--- process {i} (exit {p.returncode}):\n{errors.get(i, '(killed)')[-3000:]}"
-        for i, p in enumerate(procs)
+    command = [sys.executable, "-m", "jaxoptic", *map(str, args)]
+    run_together(
+        [dict(args=command, env=dict(env, SLURM_PROCID=str(i)), cwd=tmp_path) for i in (0, 1)],
+        timeout,
     )
-    assert all(p.returncode == 0 for p in procs), report
 
 
 def test_distributed_batch_checkpoints_per_process_and_resumes(images, tmp_path):

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _processes import free_port, run_together
 
 import jaxoptic as jo
 from jaxoptic.io import _checkpoint, _isolated
@@ -1196,14 +1197,6 @@ def assert_same_arrays(a, b):
         assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), key
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_each_process_of_a_distributed_job_saves_and_loads_its_own_checkpoint(tmp_path):
     # orbax alone writes no arrays into process 1's checkpoint: jaxoptic.io runs it in a child process
     method = distributed_method(1)
@@ -1211,39 +1204,20 @@ def test_each_process_of_a_distributed_job_saves_and_loads_its_own_checkpoint(tm
     jo.io.save(tmp_path / "single", method, initial)  # a single-process checkpoint, for process 1
     script = tmp_path / "worker.py"
     script.write_text(DISTRIBUTED_SCRIPT)
-    port, cache = _free_port(), jax.config.jax_compilation_cache_dir
+    port, cache = free_port(), jax.config.jax_compilation_cache_dir
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join(map(str, Path(__file__).resolve().parents[:2]))
     )
     env.pop("XLA_FLAGS", None)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(port), str(index), str(tmp_path), cache],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for index in (0, 1)
-    ]
-    errors = {}
-    try:
-        for i, worker in enumerate(workers):  # (one blocked worker blocks the other: one timeout)
-            errors[i] = worker.communicate(timeout=240)[1]
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    for i, worker in enumerate(workers):
-        if i not in errors:
-            errors[i] = "(killed after 240 s)\n" + worker.communicate()[1]
-    report = "\n".join(
-        f"--- worker {i} (exit status {w.returncode}) stderr:\n{errors[i][-4000:]}"
-        for i, w in enumerate(workers)
+    run_together(
+        [
+            dict(
+                args=[sys.executable, str(script), str(port), str(index), str(tmp_path), cache],
+                env=env,
+            )
+            for index in (0, 1)
+        ]
     )
-    assert all(w.returncode == 0 for w in workers), report
     for index in (0, 1):
         # each process wrote its own checkpoint (and nothing else), which loads in one process
         assert listing(tmp_path / f"process{index}") == ["ckpt"]
