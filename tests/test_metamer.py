@@ -303,6 +303,20 @@ def test_on_cpu_a_batch_runs_its_lanes_one_at_a_time_each_equal_to_a_solo_run(ta
         assert int(bstate.iteration[i]) == int(s.iteration)
 
 
+def test_a_synthesize_call_compiles_its_loop_and_nothing_else(targets, caplog):
+    """The driver's host-side work (stop criterion, statuses, the step count) is done in NumPy: as
+    eager JAX operations each would compile a small program of its own."""
+    import logging
+
+    met = jo.Metamer(targets[0], Pool(), optimizer=jo.optimizers.lbfgs(memory_size=4))
+    state = met.init(key=jax.random.key(3))
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        # a chunk size no other test uses: the loop is compiled here, once
+        jo.synthesize(met, state, max_iter=3, chunk_size=11, progress=False)
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert len(compiled) == 1 and "_run_chunk" in compiled[0], compiled
+
+
 @pytest.mark.parametrize("lanes_at_once", [None, 2])
 def test_lanes_at_once_vectorizes_that_many_lanes_with_the_same_results(targets, lanes_at_once):
     keys = jax.random.split(jax.random.key(8), len(targets))

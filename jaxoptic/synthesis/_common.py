@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import optax.tree_utils as otu
 
+from .._arrays import constant
 from .._validation import check_image
 from ..optimizers import LBFGSState
 from ._status import Status
@@ -134,11 +135,12 @@ def prepare_window_and_status(state, window: int, field: str = "loss_window"):
     ring = getattr(state, field)
     if ring.shape[-1] != window:
         new = resize_window(np.asarray(ring), np.asarray(state.iteration), window)
-        state = eqx.tree_at(lambda s: getattr(s, field), state, jnp.asarray(new, ring.dtype))
-    status = state.status
+        state = eqx.tree_at(lambda s: getattr(s, field), state, constant(new.astype(ring.dtype)))
+    # on the host: as JAX operations these would compile small programs
+    status = np.asarray(state.status)
     restart = (status == int(Status.MAX_ITER)) | (status == int(Status.CONVERGED))
     return eqx.tree_at(
-        lambda s: s.status, state, jnp.where(restart, status_array(Status.RUNNING), status)
+        lambda s: s.status, state, constant(np.where(restart, np.int32(Status.RUNNING), status))
     )
 
 

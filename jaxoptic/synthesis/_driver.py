@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._common import status_array
+from .._arrays import constant
 from ._history import History
 from ._status import Status
 
@@ -367,7 +367,7 @@ def synthesize(
             state, n_done, bufs, its, images, saved_its = _run_chunk(
                 method,
                 state,
-                jnp.asarray(n, jnp.int32),
+                constant(np.int32(n)),
                 crit,
                 int(chunk_size),
                 store_every,
@@ -399,7 +399,7 @@ def synthesize(
         state = eqx.tree_at(
             lambda s: s.status,
             state,
-            jnp.where(jnp.asarray(still), status_array(Status.MAX_ITER), state.status),
+            constant(np.where(still, np.int32(Status.MAX_ITER), status)),
         )
     if throw and np.any(status == int(Status.NONFINITE)):
         lanes = np.flatnonzero(np.atleast_1d(status == int(Status.NONFINITE)))
@@ -448,10 +448,11 @@ def _stop_criterion_array(method, state, stop_criterion):
     shape = state.iteration.shape
     if stop_criterion is None:
         stop_criterion = getattr(method, "default_stop_criterion", DEFAULT_STOP_CRITERION)
-    crit = jnp.broadcast_to(jnp.asarray(stop_criterion, dtype), shape)
-    if not bool(jnp.all(jnp.isfinite(crit))):
+    # on the host: as JAX operations these would compile small programs, one per new shape
+    crit = np.broadcast_to(np.asarray(stop_criterion, dtype), shape)
+    if not bool(np.all(np.isfinite(crit))):
         raise ValueError(f"The stop criterion must be finite, got {np.asarray(crit)}.")
-    return crit
+    return constant(np.array(crit))  # (a copy: ascontiguousarray would make a 0-d array 1-d)
 
 
 def _prepare(method, state, batched, window, stop_criterion, options):
