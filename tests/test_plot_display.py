@@ -2,6 +2,8 @@
 histograms. Each test checks what is drawn (axes, titles, image data, colour limits, stem heights,
 bar counts), not only that drawing succeeds."""
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -204,6 +206,21 @@ def test_imshow_col_wrap_makes_rows():
     assert len(lefts) == 2 and len(bottoms) == 3
 
 
+@pytest.mark.parametrize(
+    ("batch", "as_rgb"),
+    [(RNG.random((3, 3, 8, 8)), True), (RNG.random((3, 1, 8, 8)) - 0.123456, False)],
+    ids=["rgb", "gray with long ranges"],
+)
+def test_imshow_leaves_room_for_the_labels_of_small_panels(batch, as_rgb):
+    fig = imshow(batch, as_rgb=as_rgb, zoom=1)
+    fig.canvas.draw()
+    width = fig.get_size_inches()[0] * fig.dpi
+    boxes = [ax.xaxis.label.get_window_extent() for ax in fig.axes]
+    assert len(boxes) == 3 and boxes[0].x0 >= 0 and boxes[-1].x1 <= width
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 < right.x0  # neighbouring labels do not overlap
+
+
 def test_imshow_rgb_batch():
     batch = RNG.random((2, 3, 4, 4))
     fig = imshow(batch, as_rgb=True)
@@ -326,6 +343,114 @@ def test_save_animation_falls_back_to_gif_without_ffmpeg(tmp_path, monkeypatch):
 def test_save_animation_bad_suffix(tmp_path):
     with pytest.raises(ValueError, match=".mp4 or .gif"):
         save_animation(animshow(np.zeros((2, 4, 4))), tmp_path / "movie.avi")
+
+
+# ------------------------------------------------------------------------------------------------
+# colour (RGB) images and videos
+# ------------------------------------------------------------------------------------------------
+
+
+def _colour_image(rows=slice(100, 116), cols=slice(100, 116)):
+    """A (3, H, W) colour image: three bundled gray images as red, green and blue."""
+    stacked = np.concatenate([jo.data.camera(), jo.data.brick(), jo.data.grass()])
+    return np.asarray(stacked[:, rows, cols], np.float64)
+
+
+def _rendered_colour(ax, image_hw: tuple[int, int], i: int, j: int) -> np.ndarray:
+    """The RGB (0-255) drawn at the middle of pixel (i, j) of an (H, W) image filling ``ax``."""
+    fig = ax.figure
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba())
+    box = ax.get_window_extent()
+    h, w = image_hw
+    # a little past the centre, so that float error cannot put it on a screen-pixel boundary
+    x = box.x0 + (j + 0.6) * box.width / w
+    y = box.y1 - (i + 0.6) * box.height / h  # display y counts from the bottom
+    return canvas[int(canvas.shape[0] - y), int(x), :3].astype(int)
+
+
+def _assert_drawn_in_colour(ax, image):
+    """The canvas shows ``image`` (3, H, W) in colour at a few pixels (to 8-bit precision)."""
+    h, w = image.shape[-2:]
+    for i, j in [(0, 0), (h // 3, w - 5), (h - 1, w - 1)]:
+        expected = np.round(255 * image[:, i, j]).astype(int)
+        np.testing.assert_allclose(_rendered_colour(ax, (h, w), i, j), expected, atol=2)
+
+
+# a title wider than the image by an odd number of pixels would centre the panel between two
+# screen pixels (cutting its first column) if positions were not rounded
+@pytest.mark.parametrize("title", ["colour", "Metamer [iteration=4]"])
+def test_imshow_of_an_rgb_image_with_as_rgb_is_one_colour_panel(title):
+    rgb = _colour_image()
+    fig = imshow(rgb, as_rgb=True, title=title, zoom=4)
+    (ax,) = fig.axes
+    np.testing.assert_array_equal(_image_data(ax), np.moveaxis(rgb, 0, -1))
+    assert ax.get_title() == title and ax.get_xlabel() == "16x16, range [0, 1]"
+    assert ax.get_window_extent().x0 == pytest.approx(round(ax.get_window_extent().x0))
+    _assert_drawn_in_colour(ax, rgb)
+
+
+def test_imshow_of_an_rgb_image_by_default_shows_each_channel_in_gray():
+    # plenoptic's default as_rgb=False: one grayscale panel per channel
+    rgb = _colour_image()
+    fig = imshow(rgb, title="colour")
+    assert [ax.get_title() for ax in fig.axes] == [f"colour [c={c}]" for c in range(3)]
+    for c, ax in enumerate(fig.axes):
+        np.testing.assert_array_equal(_image_data(ax), rgb[c])
+        assert ax.images[0].get_cmap().name == "gray"
+
+
+def test_imshow_of_a_batch_of_rgb_images_is_one_colour_panel_per_image():
+    batch = np.stack([_colour_image(), _colour_image()[::-1], _colour_image()[:, ::-1]])
+    fig = imshow(batch, as_rgb=True, title="b", zoom=4)
+    assert [ax.get_title() for ax in fig.axes] == ["b [0]", "b [1]", "b [2]"]
+    for ax, image in zip(fig.axes, batch, strict=True):
+        np.testing.assert_array_equal(_image_data(ax), np.moveaxis(image, 0, -1))
+        _assert_drawn_in_colour(ax, image)
+
+
+def test_imshow_of_a_list_of_rgb_images_of_different_sizes():
+    small, big = _colour_image(slice(0, 8), slice(0, 8)), _colour_image()
+    fig = imshow([small, big], as_rgb=True, zoom=4)
+    assert len(fig.axes) == 2
+    assert [ax.get_window_extent().width for ax in fig.axes] == [64, 64]  # drawn at the same size
+    _assert_drawn_in_colour(fig.axes[0], small)  # each of its pixels covers 8 x 8 screen pixels
+    _assert_drawn_in_colour(fig.axes[1], big)
+
+
+def test_animshow_of_rgb_videos_shows_each_frame_in_colour():
+    video = np.stack([_colour_image(), _colour_image()[::-1], _colour_image()[[1, 2, 0]]])
+    anim = animshow([video, video[::-1]], as_rgb=True, zoom=4)
+    axes = anim._fig.axes
+    assert len(axes) == 2 and len(list(anim.new_frame_seq())) == 3
+    for k in (0, 2, 1):
+        anim._func(k)
+        np.testing.assert_array_equal(_image_data(axes[0]), np.moveaxis(video[k], 0, -1))
+        np.testing.assert_array_equal(_image_data(axes[1]), np.moveaxis(video[2 - k], 0, -1))
+        _assert_drawn_in_colour(axes[0], video[k])
+
+
+def test_rgb_animation_saves_as_a_colour_gif(tmp_path):
+    from PIL import Image
+
+    video = np.stack([_colour_image(), _colour_image()[[1, 2, 0]]])
+    path = save_animation(animshow(video, as_rgb=True, zoom=4), tmp_path / "colour.gif")
+    with Image.open(path) as gif:
+        assert gif.n_frames == 2
+        frame = np.asarray(gif.convert("RGB"), dtype=int)
+    # the colours of the first frame are there (the GIF palette rounds them a little)
+    colours = frame.reshape(-1, 3)
+    for i, j in [(2, 3), (10, 12)]:
+        expected = np.round(255 * video[0][:, i, j])
+        assert np.abs(colours - expected).max(axis=1).min() <= 12
+
+
+def test_imshow_clips_rgb_outside_unit_range_with_a_warning():
+    rgb = _colour_image()
+    rgb[0, 0, 0], rgb[1, 0, 0] = 1.5, -0.5
+    with pytest.warns(UserWarning, match="outside \\[0, 1\\]; clipping"):
+        fig = imshow(rgb, as_rgb=True)
+    np.testing.assert_array_equal(_image_data(fig.axes[0])[0, 0, :2], [1.0, 0.0])
 
 
 # ------------------------------------------------------------------------------------------------

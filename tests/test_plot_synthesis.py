@@ -19,6 +19,7 @@ import optax
 import pytest
 
 import jaxoptic as jo
+from jaxoptic import History
 from jaxoptic import plot as jp
 
 
@@ -99,6 +100,54 @@ def geodesic_run():
     state = geo.init(initial_sequence="bridge", key=jax.random.key(0))
     state, history = jo.synthesize(geo, state, max_iter=4, store_progress=2, progress=False)
     return geo, state, history, video
+
+
+@pytest.fixture(scope="module")
+def ctf_run():
+    """test_metamer_ctf.py's cheap coarse-to-fine run (same shapes and options, so the compiled
+    program is shared): change_scale_criterion=None switches stage every 5 iterations."""
+    img = jo.data.gravel()[:, :32, :32]
+    ps = jo.models.PortillaSimoncelli((32, 32), n_scales=2, spatial_corr_width=3)
+    met = jo.MetamerCTF(img, ps, loss_function=jo.losses.l2_norm, optimizer=optax.adam(0.01))
+    state, history = jo.synthesize(
+        met,
+        met.init(key=jax.random.key(0)),
+        max_iter=30,
+        progress=False,
+        change_scale_criterion=None,
+        ctf_iters_to_check=5,
+    )
+    return met, state, history
+
+
+@pytest.fixture(scope="module")
+def eig_batch():
+    """Two Lanczos eigendistortion runs of a pixelwise gain (eigenvalues: the squared gains, from
+    0.25 to 4) that converge after different numbers of steps."""
+    img = jo.data.camera()[:, 100:108, 100:108]
+    gain = jnp.linspace(0.5, 2.0, 64, dtype=img.dtype).reshape(1, 8, 8)
+
+    def build(im, key):
+        eig = jo.Eigendistortion(im, lambda x: x * gain, krylov_size=16)
+        return eig, eig.init(key=key)
+
+    images = jnp.stack([img, img[:, ::-1]])
+    eigs, states = eqx.filter_vmap(build)(images, jax.random.split(jax.random.key(1), 2))
+    states, history = jo.synthesize(eigs, states, max_iter=60, stop_criterion=1e-3, progress=False)
+    return eigs, states, history
+
+
+@pytest.fixture(scope="module")
+def rgb_metamer_run():
+    """A metamer of a colour image (three bundled images as R, G, B), started inside [0, 1] so
+    that a few small steps keep it there (RGB display would clip, with a warning)."""
+    rgb = jnp.concatenate([jo.data.camera(), jo.data.brick(), jo.data.grass()])[:, 100:116, 100:116]
+    met = jo.Metamer(rgb, jo.models.Gaussian((3, 3), std=1.0), optimizer=optax.adam(0.01))
+    start = 0.1 + 0.8 * jax.random.uniform(jax.random.key(0), rgb.shape, rgb.dtype)
+    state, history = jo.synthesize(
+        met, met.init(initial_image=start), max_iter=4, store_progress=2, progress=False
+    )
+    return met, state, history
 
 
 # ------------------------------------------------------------------------------------------------
@@ -213,7 +262,7 @@ def test_loss_needs_the_history_and_a_method_with_a_loss(metamer_run, eig_run):
     met, state, _ = metamer_run
     with pytest.raises(ValueError, match="needs the history"):
         jp.synthesis_loss(met, state, None)
-    with pytest.raises(ValueError, match="does not apply to an Eigendistortion"):
+    with pytest.raises(ValueError, match="does not apply to an Eigendistortion.*eigendistortion_c"):
         jp.synthesis_loss(*eig_run)
 
 
@@ -226,6 +275,51 @@ def test_mad_loss_has_a_panel_per_metric_with_red_dots(mad_set):
         np.testing.assert_array_equal(y[:-1], history.records[name][3])
         assert tuple(ax.collections[0].get_offsets()[0]) == (2, y[2])
     assert axes["optimized_metric_loss"].get_ylabel() == "Optimized metric loss"
+
+
+def _scale_marks(ax):
+    """(x of each stage-change line, [(x, text) of each stage label]) of a MetamerCTF loss axis."""
+    lines = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "scale_change"]
+    labels = [
+        (t.get_position()[0], t.get_text()) for t in ax.texts if t.get_gid() == "scale_change"
+    ]
+    return lines, labels
+
+
+def test_ctf_loss_marks_where_each_stage_started(ctf_run):
+    met, state, history = ctf_run
+    ax = jp.synthesis_loss(met, state, history)["loss"]
+    lines, labels = _scale_marks(ax)
+    # the iterations whose step optimised a new scale, from the history and from the state
+    changes = np.flatnonzero(np.diff(history.stage)) + 1
+    np.testing.assert_array_equal(lines, changes)
+    assert lines == [5, 10, 15, 20]
+    timing = met.scales_timing(state)
+    assert labels == [(timing[sc][0], str(sc)) for sc in met.scales]
+    assert [text for _, text in labels] == ["pixel_statistics", "residual_lowpass", "1", "0", "all"]
+    # the loss curve is still the first line, over all 30 steps and the current image
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(31))
+
+
+def test_ctf_marks_only_the_stages_within_the_history(ctf_run):
+    met, state, history = ctf_run
+    later = History(history.iterations[12:], {k: v[12:] for k, v in history.records.items()})
+    lines, labels = _scale_marks(jp.synthesis_loss(met, state, later)["loss"])
+    assert lines == [15, 20]
+    assert labels == [(15, "0"), (20, "all")]
+
+
+def test_ctf_status_loss_panel_has_the_stage_marks(ctf_run, tmp_path):
+    met, state, history = ctf_run
+    fig = jp.synthesis_status(met, state, history, included_plots=["synthesis_loss"])
+    fig.savefig(tmp_path / "status.png", dpi=40)  # the labels' offset transform renders
+    lines, labels = _scale_marks(fig.subfigs[0].axes[0])
+    assert lines == [5, 10, 15, 20] and len(labels) == 5
+
+
+def test_plain_metamer_loss_has_no_stage_marks(metamer_run):
+    ax = jp.synthesis_loss(*metamer_run)["loss"]
+    assert _scale_marks(ax) == ([], []) and len(ax.lines) == 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -462,6 +556,87 @@ def test_eigendistortion_status_shows_image_and_distortion_histogram(eig_run):
     assert labels == ["Eigendistortion[0]", "Eigendistortion[63]"]
 
 
+@pytest.mark.parametrize("lane", [0, 1])
+def test_convergence_draws_residual_and_eigenvalues_per_step(eig_batch, lane):
+    eigs, states, history = eig_batch
+    axes = jp.eigendistortion_convergence(eigs, states, history, lane=lane)
+    res_ax, val_ax = axes["residual"], axes["eigenvalues"]
+    n = int(states.iteration[lane])  # the steps this lane ran (the batch pads the shorter lane)
+    assert int(states.iteration[0]) != int(states.iteration[1])
+    steps = np.arange(1, n + 1)  # records describe the state after each step
+    residual = history.losses[lane, :n]
+    (res_line, stop_line) = res_ax.lines
+    finite = np.isfinite(residual)
+    assert not finite[0]  # no pair before the first step's basis is large enough
+    np.testing.assert_array_equal(res_line.get_xdata(), steps[finite])
+    np.testing.assert_array_equal(res_line.get_ydata(), residual[finite])
+    assert res_ax.get_yscale() == "log"
+    assert stop_line.get_ydata()[0] == pytest.approx(1e-3) and stop_line.get_color() == "r"
+    assert residual[-1] <= 1e-3 < residual[-2]  # it stopped when the line was crossed
+    top, bottom = val_ax.lines
+    for line, record in ((top, "top_eigenvalue"), (bottom, "bottom_eigenvalue")):
+        np.testing.assert_array_equal(line.get_xdata(), steps)
+        np.testing.assert_array_equal(line.get_ydata(), history.records[record][lane, :n])
+    # the last estimates are the state's eigenvalues
+    assert top.get_ydata()[-1] == states.eigenvalues[lane, 0]
+    assert bottom.get_ydata()[-1] == states.eigenvalues[lane, -1]
+    assert val_ax.get_yscale() == "log"
+    legend = [t.get_text() for t in val_ax.get_legend().get_texts()]
+    assert legend == ["top eigenvalue λ[0]", "bottom eigenvalue λ[63]"]
+    assert (res_ax.get_ylabel(), val_ax.get_xlabel()) == ("Relative residual", "Iteration")
+
+
+def test_convergence_of_exact_has_no_stop_line(eig_run):
+    eig, state, history = eig_run
+    axes = jp.eigendistortion_convergence(eig, state, history)
+    assert [line.get_label() for line in axes["residual"].lines] == ["largest relative residual"]
+    (top, bottom) = axes["eigenvalues"].lines
+    assert list(top.get_xdata()) == [1] and list(bottom.get_ydata()) == [1.0]  # identity: F = I
+
+
+def test_convergence_into_given_axes(eig_run):
+    fig, ax = plt.subplots()
+    axes = jp.eigendistortion_convergence(*eig_run, ax=ax)
+    assert len(fig.axes) == 2 and ax not in fig.axes  # the axis was split into two rows
+    assert axes["residual"].get_title() == "Eigendistortion convergence"
+    fig, pair = plt.subplots(1, 2)
+    axes = jp.eigendistortion_convergence(*eig_run, ax=pair)
+    assert (axes["residual"], axes["eigenvalues"]) == tuple(pair)
+    with pytest.raises(ValueError, match="list of two Axes"):
+        jp.eigendistortion_convergence(*eig_run, ax=[pair[0]])
+
+
+def test_convergence_refuses_other_methods_and_needs_history_and_lane(
+    eig_run, eig_batch, metamer_run
+):
+    with pytest.raises(TypeError, match="must be a jaxoptic.Eigendistortion.*synthesis_loss"):
+        jp.eigendistortion_convergence(*metamer_run)
+    eig, state, _ = eig_run
+    with pytest.raises(ValueError, match="needs the history"):
+        jp.eigendistortion_convergence(eig, state, None)
+    with pytest.raises(ValueError, match="batch of 2 syntheses: pass lane=i"):
+        jp.eigendistortion_convergence(*eig_batch)
+
+
+def test_eigendistortion_status_can_show_convergence(eig_batch):
+    eigs, states, history = eig_batch
+    fig = jp.synthesis_status(
+        eigs,
+        states,
+        history,
+        lane=1,
+        included_plots=["synthesis_imshow", "eigendistortion_convergence"],
+    )
+    image_sf, conv_sf = fig.subfigs
+    assert image_sf.axes[0].get_title() == "Image + 5 * Eigendistortion[0]"
+    res_ax, val_ax = (ax for ax in conv_sf.axes if ax.axison)
+    assert res_ax.get_title() == "Eigendistortion convergence"
+    n = int(states.iteration[1])
+    np.testing.assert_array_equal(val_ax.lines[0].get_ydata(), history.top_eigenvalue[1, :n])
+    with pytest.raises(ValueError, match="eigendistortion_convergence panel needs the history"):
+        jp.synthesis_status(eigs, states, lane=1, included_plots=["eigendistortion_convergence"])
+
+
 # ------------------------------------------------------------------------------------------------
 # geodesic
 # ------------------------------------------------------------------------------------------------
@@ -498,3 +673,75 @@ def test_geodesic_status_shows_frames_loss_and_deviation(geodesic_run):
     assert loss_ax.collections[0].get_offsets()[0][0] == 2
     away = jax.jit(geo.deviation_from_line)(stored)[1]
     np.testing.assert_allclose(dev_ax.lines[1].get_ydata(), away, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# colour (RGB) images
+# ------------------------------------------------------------------------------------------------
+
+
+def _rendered_colour(ax, image: np.ndarray, i: int, j: int) -> np.ndarray:
+    """The RGB (0-255) that the canvas shows in the middle of pixel (i, j) of ``image`` (C, H, W)
+    drawn into ``ax`` (the figure is rendered with Agg)."""
+    fig = ax.figure.figure  # the root figure of a subfigure
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba())
+    box = ax.get_window_extent()
+    h, w = image.shape[-2:]
+    # a little past the centre, so that float error cannot put it on a screen-pixel boundary
+    x = box.x0 + (j + 0.6) * box.width / w
+    y = box.y1 - (i + 0.6) * box.height / h  # display y counts from the bottom
+    return canvas[int(canvas.shape[0] - y), int(x), :3].astype(int)
+
+
+def _assert_shows_colours(ax, image):
+    for i, j in [(0, 0), (5, 11), (15, 15)]:
+        expected = np.round(255 * np.asarray(image)[:, i, j]).astype(int)
+        np.testing.assert_allclose(_rendered_colour(ax, image, i, j), expected, atol=2)
+
+
+def test_imshow_of_an_rgb_metamer_is_one_colour_image(rgb_metamer_run):
+    met, state, history = rgb_metamer_run
+    ax = jp.synthesis_imshow(met, state, history, zoom=4)
+    np.testing.assert_array_equal(_image_data(ax), np.moveaxis(np.asarray(state.image), 0, -1))
+    assert ax.get_title() == "Metamer [iteration=4]" and len(ax.figure.axes) == 1
+    _assert_shows_colours(ax, state.image)
+    stored = jp.synthesis_imshow(met, state, history, iteration=2)
+    np.testing.assert_array_equal(_image_data(stored), np.moveaxis(history.saved_images[1], 0, -1))
+
+
+def test_imshow_of_one_channel_of_an_rgb_metamer_is_gray(rgb_metamer_run):
+    met, state, history = rgb_metamer_run
+    ax = jp.synthesis_imshow(met, state, history, channel=1)
+    np.testing.assert_array_equal(_image_data(ax), np.asarray(state.image[1]))
+    assert ax.images[-1].get_cmap().name == "gray"
+
+
+def test_rgb_metamer_status_shows_the_colour_image_and_each_channel_error(rgb_metamer_run):
+    met, state, history = rgb_metamer_run
+    fig = jp.synthesis_status(met, state, history, iteration=2)
+    image_ax = fig.subfigs[0].axes[0]
+    np.testing.assert_array_equal(
+        _image_data(image_ax), np.moveaxis(history.saved_images[1], 0, -1)
+    )
+    _assert_shows_colours(image_ax, history.saved_images[1])
+    assert fig.subfigs[1].axes[0].collections[0].get_offsets()[0][0] == 2
+    rep_axes = [ax for ax in fig.subfigs[2].axes if ax.axison]
+    assert [ax.get_title() for ax in rep_axes] == ["channel 0", "channel 1", "channel 2"]
+
+
+def test_rgb_metamer_histogram_pools_the_three_channels(rgb_metamer_run):
+    ax = jp.synthesis_histogram(*rgb_metamer_run)
+    assert [sum(p.get_height() for p in c) for c in ax.containers] == [3 * 256, 3 * 256]
+
+
+def test_rgb_metamer_animation_frames_are_colour_images(rgb_metamer_run):
+    met, state, history = rgb_metamer_run
+    anim = jp.synthesis_animate(
+        met, state, history, included_plots=["synthesis_imshow", "synthesis_loss"]
+    )
+    anim._init_draw()
+    for k, frame in enumerate([*history.saved_images, np.asarray(state.image)]):
+        anim._draw_frame(k)
+        ax = anim.status_axes["synthesis_imshow"]
+        np.testing.assert_array_equal(_image_data(ax), np.moveaxis(frame, 0, -1))

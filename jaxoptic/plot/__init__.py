@@ -18,6 +18,7 @@ from ._display import (
 )
 from ._image import resolve_vrange, show_image
 from ._synthesis import (
+    eigendistortion_convergence,
     eigendistortion_imshow_all,
     mad_imshow_all,
     mad_loss_all,

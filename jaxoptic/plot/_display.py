@@ -35,6 +35,7 @@ _MARGIN = 6
 _TITLE_PX = 22
 _LABEL_PX = 16
 _CHAR_PX = 7
+_LABEL_CHAR_PX = 6  # the size / range labels under the panels are smaller (8 points)
 
 
 class _Panel(NamedTuple):
@@ -221,23 +222,29 @@ def _grid_figure(
     n_cols: int,
     panel_px: tuple[float, float],
     titles: list[str | None],
-    with_labels: bool,
+    labels: list[str] | None,
 ):
-    """A figure whose axes are ``panel_px = (height, width)`` screen pixels each, in a grid."""
+    """A figure whose axes are ``panel_px = (height, width)`` screen pixels each, in a grid, with
+    room for the titles above and the ``labels`` (or none) below every panel."""
     n_rows = math.ceil(n_panels / n_cols)
     dpi = plt.rcParams["figure.dpi"]
     h, w = panel_px
     title_px = _TITLE_PX if any(titles) else 0
-    label_px = _LABEL_PX if with_labels else 0
-    longest = max((len(t) for t in titles if t), default=0)
-    cell_w = max(w, longest * _CHAR_PX) + 2 * _MARGIN
-    cell_h = h + title_px + label_px + 2 * _MARGIN
+    label_px = _LABEL_PX if labels else 0
+    longest = max(
+        max((len(t) * _CHAR_PX for t in titles if t), default=0),
+        max((len(t) * _LABEL_CHAR_PX for t in labels or ()), default=0),
+    )
+    # whole screen pixels everywhere: an axis starting between two pixels would have its first
+    # row/column of image pixels cut and blended with the next
+    cell_w = math.ceil(max(w, longest)) + 2 * _MARGIN
+    cell_h = math.ceil(h) + title_px + label_px + 2 * _MARGIN
     fig_w, fig_h = n_cols * cell_w, n_rows * cell_h
     fig = plt.figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
     axes = []
     for k in range(n_panels):
         row, col = divmod(k, n_cols)
-        left = col * cell_w + (cell_w - w) / 2
+        left = col * cell_w + math.floor((cell_w - w) / 2)
         top = row * cell_h + _MARGIN + title_px
         rect = (left / fig_w, 1 - (top + h) / fig_h, w / fig_w, h / fig_h)
         axes.append(fig.add_axes(rect))
@@ -251,7 +258,16 @@ def _resize_axis(ax, panel_px: tuple[float, float]) -> None:
     box = ax.get_position()
     h, w = panel_px[0] / fig_h, panel_px[1] / fig_w
     cx, cy = box.x0 + box.width / 2, box.y0 + box.height / 2
-    ax.set_position((cx - w / 2, cy - h / 2, w, h))
+    # the corner on a whole screen pixel (see _grid_figure)
+    x0 = round((cx - w / 2) * fig_w) / fig_w
+    y0 = round((cy - h / 2) * fig_h) / fig_h
+    ax.set_position((x0, y0, w, h))
+
+
+def _range_label(panel: _Panel, vr: tuple[float, float]) -> str:
+    """The x-label of a panel: its size and colour range."""
+    shape = "x".join(str(s) for s in panel.data.shape[:2])
+    return f"{shape}, range [0, 1]" if panel.rgb else f"{shape}, range [{vr[0]:.3g}, {vr[1]:.3g}]"
 
 
 def _draw_panel(ax, panel: _Panel, vr: tuple[float, float], cmap, title, range_label: bool):
@@ -264,11 +280,7 @@ def _draw_panel(ax, panel: _Panel, vr: tuple[float, float], cmap, title, range_l
     if title:
         ax.set_title(title, fontsize=10)
     if range_label:
-        shape = "x".join(str(s) for s in panel.data.shape[:2])
-        text = (
-            f"{shape}, range [0, 1]" if panel.rgb else f"{shape}, range [{vr[0]:.3g}, {vr[1]:.3g}]"
-        )
-        ax.set_xlabel(text, fontsize=8, labelpad=2)
+        ax.set_xlabel(_range_label(panel, vr), fontsize=8, labelpad=2)
     return artist
 
 
@@ -291,9 +303,12 @@ def _layout_panels(panels, vranges, titles, *, zoom, col_wrap, ax, cmap, vrange,
     if zoom is None:
         zoom = _auto_zoom(max(max_h, max_w))
     n_cols = len(panels) if col_wrap is None else min(col_wrap, len(panels))
-    fig, axes = _grid_figure(
-        len(panels), n_cols, (max_h * zoom, max_w * zoom), titles, with_labels=range_label
+    labels = (
+        [_range_label(p, vr) for p, vr in zip(panels, vranges, strict=True)]
+        if range_label
+        else None
     )
+    fig, axes = _grid_figure(len(panels), n_cols, (max_h * zoom, max_w * zoom), titles, labels)
     artists = [
         _draw_panel(a, p, vr, cmap, t, range_label)
         for a, p, vr, t in zip(axes, panels, vranges, titles, strict=True)
@@ -750,9 +765,10 @@ def pyrshow(
     n_cols = max(len(r) for r in panel_rows)
     longest = max(len(p.label) for p in flat)
     fontsize = 9
-    col_w = max(max(p.data.shape[1] for p in flat) * zoom, longest * 6) + 2 * _MARGIN
+    col_w = math.ceil(max(max(p.data.shape[1] for p in flat) * zoom, longest * 6)) + 2 * _MARGIN
     row_hs = [
-        max(b.shape[0] for _, b in row) * zoom + _TITLE_PX + 2 * _MARGIN for row in panel_rows
+        math.ceil(max(b.shape[0] for _, b in row) * zoom) + _TITLE_PX + 2 * _MARGIN
+        for row in panel_rows
     ]
     top_px = 30 if title else 0
     fig_w, fig_h = n_cols * col_w, sum(row_hs) + top_px
@@ -761,7 +777,7 @@ def pyrshow(
     for row, row_h in zip(panel_rows, row_hs, strict=True):
         for col, (name, band) in enumerate(row):
             h, w = band.shape[0] * zoom, band.shape[1] * zoom
-            left = col * col_w + (col_w - w) / 2
+            left = col * col_w + math.floor((col_w - w) / 2)
             top = y + _MARGIN + _TITLE_PX
             ax = fig.add_axes((left / fig_w, 1 - (top + h) / fig_h, w / fig_w, h / fig_h))
             vr = next(vranges)

@@ -22,7 +22,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 from jaxtyping import Array, Float
-from matplotlib import animation, ticker
+from matplotlib import animation, ticker, transforms
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -35,11 +35,13 @@ from ..synthesis import (
     MADCompetition,
     MADCompetitionState,
     Metamer,
+    MetamerCTF,
     MetamerState,
 )
 from ._display import histogram, imshow, plot_representation
 
 __all__ = [
+    "eigendistortion_convergence",
     "eigendistortion_imshow_all",
     "mad_imshow_all",
     "mad_loss_all",
@@ -68,7 +70,7 @@ _PANELS = {
         "synthesis_histogram",
     ),
     "mad": ("synthesis_imshow", "synthesis_loss", "synthesis_histogram"),
-    "eigendistortion": ("synthesis_imshow", "synthesis_histogram"),
+    "eigendistortion": ("synthesis_imshow", "synthesis_histogram", "eigendistortion_convergence"),
     "geodesic": ("synthesis_imshow", "synthesis_loss", "deviation_from_line"),
 }
 _DEFAULT_PANELS = {
@@ -565,6 +567,49 @@ def _plain_log_labels(ax: Axes, values: np.ndarray) -> None:
         )
 
 
+def _scale_starts(run: _Run) -> list[tuple[int, object]]:
+    """``(iteration, scale)`` of every coarse-to-fine stage that has started, first stage included
+    (MetamerCTF only; empty otherwise): from that iteration on, the steps optimise ``scale``."""
+    if not isinstance(run.method, MetamerCTF):
+        return []
+    starts = np.asarray(run.state.scales_timing)[:, 0]
+    return [
+        (int(start), scale)
+        for start, scale in zip(starts, run.method.scales, strict=True)
+        if start >= 0
+    ]
+
+
+def _mark_scale_changes(run: _Run, ax: Axes, x: np.ndarray) -> None:
+    """For a MetamerCTF: a dotted vertical line at each change of stage and, at the top of the axis,
+    the scale optimised from each stage's start on (the first stage's too, without a line). Lines
+    and labels have the gid ``"scale_change"``; stages outside the plotted iterations ``x`` (e.g.
+    before a resumed run's history) are left out."""
+    for k, (start, scale) in enumerate(_scale_starts(run)):
+        if not x[0] <= start <= x[-1]:
+            continue
+        if k > 0:
+            ax.axvline(
+                start, color="0.45", linestyle=":", linewidth=1, zorder=0, gid="scale_change"
+            )
+        ax.text(
+            start,
+            0.98,
+            str(scale),
+            transform=transforms.offset_copy(
+                ax.get_xaxis_transform(), ax.figure, x=2, units="points"
+            ),
+            rotation=90,
+            ha="left",
+            va="top",
+            fontsize=8,
+            color="0.3",
+            zorder=1,  # under the loss curve, over the grid
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+            gid="scale_change",
+        )
+
+
 def _draw_losses(run: _Run, iteration, plot_penalties: bool, ax, style=None, dots=True):
     """Draw the loss curve(s); returns ({name: axis}, [(dot, x, y), ...])."""
     style = {} if style is None else style
@@ -572,8 +617,9 @@ def _draw_losses(run: _Run, iteration, plot_penalties: bool, ax, style=None, dot
     dots_out = []
     if run.kind == "eigendistortion":
         raise ValueError(
-            "synthesis_loss does not apply to an Eigendistortion (it has no loss curve); "
-            "use synthesis_status or eigendistortion_imshow_all."
+            "synthesis_loss does not apply to an Eigendistortion (it has no loss to minimise); "
+            "its convergence (relative residual and eigenvalue estimates per iteration) is drawn "
+            "by jaxoptic.plot.eigendistortion_convergence."
         )
     if run.kind in ("metamer", "geodesic"):
         if ax is None:
@@ -592,6 +638,7 @@ def _draw_losses(run: _Run, iteration, plot_penalties: bool, ax, style=None, dot
             ax.legend()
         ax.set(xlabel="Synthesis iteration", ylabel="Loss", yscale="log")
         _plain_log_labels(ax, y)
+        _mark_scale_changes(run, ax, x)
         return {"loss": ax}, dots_out
     names = _mad_names(plot_penalties)
     if ax is None:
@@ -630,7 +677,12 @@ def synthesis_loss(
     """Plot the loss over iterations, with a red dot at ``iteration``.
 
     - :class:`~jaxoptic.Metamer` / :class:`~jaxoptic.MetamerCTF`: the representation loss, i.e.
-      ``losses - penalty_lambda * penalties`` (plenoptic's metamer loss), on a log scale;
+      ``losses - penalty_lambda * penalties`` (plenoptic's metamer loss), on a log scale. For a
+      MetamerCTF, a dotted grey vertical line marks each change of coarse-to-fine stage, at the
+      iteration where the new stage started (``method.scales_timing(state)``), and each stage is
+      labelled at the top with the scale it optimises (``pixel_statistics`` from iteration 0, then
+      ``residual_lowpass``, ``1``, ``0``, ..., ``all``); lines and labels have the gid
+      ``"scale_change"``;
     - :class:`~jaxoptic.MADCompetition`: two panels, ``reference_metric_loss`` and
       ``optimized_metric_loss`` (a third, ``penalties``, with ``plot_penalties``);
     - :class:`~jaxoptic.Geodesic`: the objective on a log scale.
@@ -662,8 +714,8 @@ def synthesis_loss(
     Raises
     ------
     ValueError
-        For an Eigendistortion, an ``iteration`` not in the history, a missing history or ``lane``,
-        or a list of axes of the wrong length.
+        For an Eigendistortion (use :func:`eigendistortion_convergence`), an ``iteration`` not in
+        the history, a missing history or ``lane``, or a list of axes of the wrong length.
 
     Examples
     --------
@@ -1073,6 +1125,8 @@ class _Status:
             self.axes[p] = _draw_representation_error(run, iteration, ax, self.ylim)
         elif p == "deviation_from_line":
             self.axes[p] = _draw_deviation(run, run.image_at(iteration), ax)
+        elif p == "eigendistortion_convergence":
+            self.axes[p] = _draw_convergence(run, _convergence_axes(ax))
 
     def update(self, iteration: int) -> None:
         for p in self.panels:
@@ -1084,8 +1138,9 @@ class _Status:
 
 def _status(run, iteration, included_plots, fig, figsize, width_ratios, channel, ylim=None):
     panels, ratios = _check_panels(run, included_plots, width_ratios)
-    if "synthesis_loss" in panels:
-        run.need_history("The synthesis_loss panel")
+    for p in ("synthesis_loss", "eigendistortion_convergence"):
+        if p in panels:
+            run.need_history(f"The {p} panel")
     it = run.resolve_iteration(iteration)
     fig, slots = _status_layout(run, panels, ratios, fig, figsize)
     return fig, _Status(run, panels, slots, channel, it, it, ylim)
@@ -1114,7 +1169,8 @@ def synthesis_status(
     Metamer, MetamerCTF  ``synthesis_imshow``, ``synthesis_loss``,
                          ``metamer_representation_error``; also ``synthesis_histogram``
     MADCompetition       ``synthesis_imshow``, ``synthesis_loss``; also ``synthesis_histogram``
-    Eigendistortion      ``synthesis_imshow``, ``synthesis_histogram``
+    Eigendistortion      ``synthesis_imshow``, ``synthesis_histogram``; also
+                         ``eigendistortion_convergence``
     Geodesic             ``synthesis_imshow`` (the frames, on a row of their own),
                          ``synthesis_loss``, ``deviation_from_line``
     ==================== ==================================================================
@@ -1122,12 +1178,14 @@ def synthesis_status(
     Each panel is the function of the same name (``deviation_from_line``:
     :func:`plot_deviation_from_line` of the sequence at ``iteration``), drawn in its own
     matplotlib subfigure. The image, the red loss dot, the representation error, the histogram and
-    the deviation all describe the same iteration.
+    the deviation all describe the same iteration. For a MetamerCTF the loss panel marks where each
+    coarse-to-fine stage started (see :func:`synthesis_loss`).
 
     Parameters
     ----------
     method, state, history
-        The run (``history`` is needed for ``synthesis_loss`` and for ``iteration``).
+        The run (``history`` is needed for ``synthesis_loss``, ``eigendistortion_convergence``
+        and for ``iteration``).
     iteration
         The iteration to show (a stored one, see :func:`synthesis_imshow`); default the current.
     lane
@@ -1241,7 +1299,8 @@ def synthesis_animate(
     if run.kind == "eigendistortion":
         raise ValueError(
             "synthesis_animate needs an iterative image synthesis (Metamer, MADCompetition or "
-            "Geodesic); use synthesis_status or eigendistortion_imshow_all for an Eigendistortion."
+            "Geodesic); use synthesis_status, eigendistortion_imshow_all or "
+            "eigendistortion_convergence for an Eigendistortion."
         )
     h = run.need_history("synthesis_animate")
     if h.saved_images is None or len(h.saved_iterations) == 0:
@@ -1619,6 +1678,134 @@ def eigendistortion_imshow_all(
     fig.axes[0].set_visible(False)
     _add_suptitle(fig, suptitle)
     return fig
+
+
+def _convergence_axes(ax) -> tuple[Axes, Axes]:
+    """(residual axis, eigenvalue axis): a new figure, ``ax`` split in two rows, or two axes."""
+    if ax is None:
+        _, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(5, 6), layout="constrained")
+        return top, bottom
+    if isinstance(ax, Axes):
+        fig = ax.figure
+        gs = ax.get_subplotspec().subgridspec(2, 1)
+        ax.remove()
+        top = fig.add_subplot(gs[0, 0])
+        top.tick_params(labelbottom=False)  # the x axis is the eigenvalue panel's, below
+        return top, fig.add_subplot(gs[1, 0], sharex=top)
+    axes = list(ax)
+    if len(axes) != 2 or not all(isinstance(a, Axes) for a in axes):
+        raise ValueError(
+            "`ax` must be None, one Axes (split in two rows) or a list of two Axes (residual, "
+            f"eigenvalues), got {len(axes)} items."
+        )
+    return axes[0], axes[1]
+
+
+def _log_if_positive(ax: Axes, *series: np.ndarray) -> None:
+    """A log y axis when every finite value is positive (NaN/inf points are left out), else linear."""
+    values = np.concatenate([np.ravel(v) for v in series])
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() > 0:
+        ax.set_yscale("log")
+
+
+def _draw_convergence(run: _Run, axes: tuple[Axes, Axes]) -> dict[str, Axes]:
+    h = run.need_history("eigendistortion_convergence")
+    res_ax, val_ax = axes
+    # records describe the state *after* each step: step i (from iteration i) ends at i + 1
+    x = np.asarray(h.iterations) + 1
+    residual = np.asarray(h.records["losses"], np.float64)
+    top = np.asarray(h.records["top_eigenvalue"], np.float64)
+    bottom = np.asarray(h.records["bottom_eigenvalue"], np.float64)
+    style = {"marker": "o", "markersize": 3} if len(x) < 30 else {}
+    finite = np.isfinite(residual)  # inf until the first pairs are computed
+    res_ax.plot(x[finite], residual[finite], "C0-", label="largest relative residual", **style)
+    if run.method.method != "exact":  # "exact" stops after its one step, whatever the residual
+        tol = _scalar(run.state.tolerance)
+        res_ax.axhline(
+            tol, color="r", linestyle="--", linewidth=1, label=f"stop_criterion = {tol:g}"
+        )
+    _log_if_positive(res_ax, residual[finite])
+    res_ax.set(ylabel="Relative residual", title="Eigendistortion convergence")
+    res_ax.legend(fontsize=8)
+    last = int(np.asarray(run.state.eigenindex)[-1])
+    val_ax.plot(x, top, "C1-", label="top eigenvalue λ[0]", **style)
+    val_ax.plot(x, bottom, "C2-", label=f"bottom eigenvalue λ[{last}]", **style)
+    _log_if_positive(val_ax, top, bottom)
+    val_ax.set(xlabel="Iteration", ylabel="Eigenvalue")
+    val_ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    if len(x):
+        val_ax.set_xlim(left=x[0] - 1)  # from the state before the first recorded step
+    val_ax.legend(fontsize=8)
+    return {"residual": res_ax, "eigenvalues": val_ax}
+
+
+def eigendistortion_convergence(
+    method,
+    state,
+    history: History,
+    *,
+    lane: int | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> dict[str, Axes]:
+    """How an Eigendistortion run converged: its residual and eigenvalue estimates per iteration.
+
+    Top panel: the largest relative residual ``‖F v - λ v‖ / λ_max`` of the requested eigenpairs
+    (the ``losses`` record, on a log scale), with the run's ``stop_criterion`` as a dashed red line
+    (``"lanczos"`` and ``"power"``, which stop when every residual is below it; ``"exact"`` stops
+    after its one step, so no line is drawn). Bottom panel: the top and bottom eigenvalue estimates
+    (``top_eigenvalue`` and ``bottom_eigenvalue`` records; log scale when they are all positive).
+
+    The records describe the state after each step, so they are drawn at ``iteration + 1``: the last
+    point is the current state (``state.iteration``). Steps before the first pairs are computed
+    (infinite residual) are left out of the top panel.
+
+    Parameters
+    ----------
+    method, state, history
+        An :class:`~jaxoptic.Eigendistortion` run from :func:`jaxoptic.synthesize`. The stop
+        criterion is read from the state (that of the last ``synthesize`` call).
+    lane
+        Which synthesis of a batch (required for a batch, refused otherwise).
+    ax
+        None (a new figure), one axis (split into the two panels, stacked and sharing the x axis) or
+        a list of two axes (residual, eigenvalues).
+
+    Returns
+    -------
+    dict
+        ``{"residual": axis, "eigenvalues": axis}``.
+
+    Raises
+    ------
+    TypeError
+        If ``method`` is not an Eigendistortion.
+    ValueError
+        Without the history, for a missing or unneeded ``lane``, or a list of axes of the wrong
+        length.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import jaxoptic as jo
+    >>> img = jo.data.camera()[:, 96:112, 96:112]
+    >>> eig = jo.Eigendistortion(img, jo.models.Gaussian((5, 5), std=1.0))
+    >>> state, history = jo.synthesize(eig, eig.init(key=jax.random.key(0)), max_iter=500,
+    ...                                progress=False)
+    >>> axes = jo.plot.eigendistortion_convergence(eig, state, history)
+    >>> [line.get_label() for line in axes["residual"].get_lines()]
+    ['largest relative residual', 'stop_criterion = 0.0001']
+    >>> int(axes["eigenvalues"].get_lines()[0].get_xdata()[-1]) == int(state.iteration)
+    True
+    """
+    run = _Run(method, state, history, lane)
+    if run.kind != "eigendistortion":
+        raise TypeError(
+            f"`method` must be a jaxoptic.Eigendistortion, got {type(method).__name__}; the losses "
+            "of the other methods are drawn by jaxoptic.plot.synthesis_loss."
+        )
+    run.need_history("eigendistortion_convergence")
+    return _draw_convergence(run, _convergence_axes(ax))
 
 
 def _add_suptitle(fig: Figure, text: str, pixels: float = 30.0) -> None:
