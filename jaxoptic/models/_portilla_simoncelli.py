@@ -177,7 +177,8 @@ def _autocorr_matrices(shape: tuple[int, int], width: int) -> tuple[np.ndarray, 
     For a power spectrum ``p`` (``rfft2`` layout, ``(h, w // 2 + 1)``), the circular autocorrelation
     at shifts ``d = -(width // 2) .. (width + 1) // 2 - 1`` times ``h * w'`` (``w'`` from
     :func:`_autocorr_length`) is ``c1.T @ p @ c2 - s1.T @ p @ s2``, which is ``irfft2(p)`` at those
-    shifts. Returns ``(stack([c1, -s1]), concatenate([c2, s2], axis=1))``.
+    shifts. Returns ``(stack([c1, -s1], axis=1), concatenate([c2, s2], axis=1))``: the first is
+    ``(h, 2, width)``, the layout in which the product contracts it (no transposed copy).
     """
     h, w = shape
     wlen = _autocorr_length(w)
@@ -193,15 +194,28 @@ def _autocorr_matrices(shape: tuple[int, int], width: int) -> tuple[np.ndarray, 
     weight[-1] = 1.0
     c1, s1 = np.cos(ph1), np.sin(ph1)
     c2, s2 = weight[:, None] * np.cos(ph2), weight[:, None] * np.sin(ph2)
-    return np.stack([c1, -s1]), np.concatenate([c2, s2], axis=1)
+    return np.stack([c1, -s1], axis=1), np.concatenate([c2, s2], axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # jax helpers (call time)
 
 
+def _halving(big: tuple[int, ...], small: tuple[int, ...]) -> bool:
+    """True when every ``small`` size is even and half the ``big`` one (the pyramid's downsampling,
+    but for an odd coarsest band)."""
+    return all(n == 2 * m and m % 2 == 0 for n, m in zip(big, small, strict=True))
+
+
 def _crop(x: Array, shape: tuple[int, int]) -> Array:
     """Centred low-frequency window of an unshifted spectrum (last two axes)."""
+    (n0, n1), (m0, m1) = x.shape[-2:], shape
+    if _halving((n0, n1), (m0, m1)):
+        # a window of half the size is the first and last quarters of each axis: one strided slice
+        # of the quarters (a single operation, and a single `pad` in the gradient)
+        lead = x.shape[:-2]
+        quarters = x.reshape(*lead, 4, m0 // 2, 4, m1 // 2)
+        return quarters[..., ::3, :, ::3, :].reshape(*lead, m0, m1)
     for axis, m in zip((-2, -1), shape, strict=True):
         n = x.shape[axis]
         x = jnp.concatenate(
@@ -216,6 +230,13 @@ def _crop(x: Array, shape: tuple[int, int]) -> Array:
 
 def _put(x: Array, shape: tuple[int, int]) -> Array:
     """Inverse of :func:`_crop`: place a small unshifted spectrum in a zero spectrum of ``shape``."""
+    (m0, m1), (n0, n1) = x.shape[-2:], shape
+    if _halving((n0, n1), (m0, m1)):
+        # the halves of each axis become its first and last quarters: one interior `pad`
+        lead = x.shape[:-2]
+        halves = x.reshape(*lead, 2, m0 // 2, 2, m1 // 2)
+        pads = [(0, 0, 0)] * len(lead) + [(0, 0, 2), (0, 0, 0), (0, 0, 2), (0, 0, 0)]
+        return jax.lax.pad(halves, jnp.zeros((), x.dtype), pads).reshape(*lead, n0, n1)
     for axis, n in zip((-2, -1), shape, strict=True):
         m = x.shape[axis]
         ax = axis % x.ndim
@@ -253,14 +274,12 @@ def _centre_autocorr(power: Array, mats: tuple[Array, Array], width: int) -> Arr
     left, right = mats
     q = jnp.einsum("...hk,kd->...hd", power, right, precision=_HIGHEST)
     q = q.reshape(*q.shape[:-1], 2, width)
-    return jnp.einsum("tha,...htb->...ab", left, q, precision=_HIGHEST)
+    return jnp.einsum("hta,...htb->...ab", left, q, precision=_HIGHEST)
 
 
-def _correlation(a: Array, b: Array, var_a: Array, var_b: Array) -> Array:
-    """``mean(a_i * b_j) / sqrt(var_a_i * var_b_j)`` over the last two axes, ``(..., i, j)``."""
-    n = a.shape[-1] * a.shape[-2]
-    cov = jnp.einsum("...ihw,...jhw->...ij", a, b, precision=_HIGHEST) / n
-    return cov / jnp.sqrt(var_a[..., :, None] * var_b[..., None, :])
+def _covariance(a: Array, b: Array) -> Array:
+    """``sum(a_i * b_j)`` over the last two axes, ``(..., i, j)`` (divide by the size for the mean)."""
+    return jnp.einsum("...ihw,...jhw->...ij", a, b, precision=_HIGHEST)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -486,13 +505,18 @@ class PortillaSimoncelli(eqx.Module):
         ]
         windows[-1][0, 0] = 0.0
 
-        self._lo0 = constant(lo0)
-        self._hi0 = constant(np.asarray(pyr.hi0mask, dtype=np.float64))
-        self._band_masks = tuple(constant(b) for b in band)
-        self._lomasks = tuple(constant(m) for m in lomasks)
-        self._recon_lomasks = tuple(constant(m) for m in recon_lomasks)
-        self._recon_gains = tuple(constant(g) for g in gains)
-        self._recon_windows = tuple(constant(w) for w in windows)
+        # The masks multiply complex spectra: stored complex, else every compiled program would
+        # materialise a complex copy of each (about 25 more kernels to compile for the defaults).
+        def cconstant(a):
+            return constant(np.asarray(a, dtype=np.complex128))
+
+        self._lo0 = cconstant(lo0)
+        self._hi0 = cconstant(np.asarray(pyr.hi0mask, dtype=np.float64))
+        self._band_masks = tuple(cconstant(b) for b in band)
+        self._lomasks = tuple(cconstant(m) for m in lomasks)
+        self._recon_lomasks = tuple(cconstant(m) for m in recon_lomasks)
+        self._recon_gains = tuple(cconstant(g) for g in gains)
+        self._recon_windows = tuple(cconstant(w) for w in windows)
         self._autocorr_mats = tuple(
             tuple(constant(a) for a in _autocorr_matrices(sz, width)) for sz in sizes
         )
@@ -586,6 +610,11 @@ class PortillaSimoncelli(eqx.Module):
         def const(a):
             return jax.lax.stop_gradient(a).astype(dtype)
 
+        cdtype = jnp.result_type(dtype, jnp.complex64)
+
+        def cmask(a):
+            return jax.lax.stop_gradient(a).astype(cdtype)
+
         # pixel statistics (plenoptic: unbiased variance, also used for skew and kurtosis)
         mean = jnp.mean(x, axis=(-2, -1))
         centred = x - mean[:, None, None]
@@ -599,26 +628,31 @@ class PortillaSimoncelli(eqx.Module):
         # pyramid: spectra of the lowpass input of each scale, band spectra, complex bands
         imdft = jnp.fft.fft2(x)
         # mean square of the (real) highpass residual, by Parseval
-        var_highpass = jnp.sum(_abs2(imdft * const(self._hi0)), axis=(-2, -1)) / float(n_pix) ** 2
-        lodft = imdft * const(self._lo0)
+        var_highpass = jnp.sum(_abs2(imdft * cmask(self._hi0)), axis=(-2, -1)) / float(n_pix) ** 2
+        lodft = imdft * cmask(self._lo0)
         lodfts, band_dfts = [], []
         for s in range(n_sc):
             lodfts.append(lodft)
-            band_dfts.append(lodft[:, None] * const(self._band_masks[s]))
-            lodft = _crop(lodft, self._lomasks[s].shape) * const(self._lomasks[s])
+            band_dfts.append(lodft[:, None] * cmask(self._band_masks[s]))
+            lodft = _crop(lodft, self._lomasks[s].shape) * cmask(self._lomasks[s])
 
         # spectra of the lowpass images reconstructed at each scale, accumulated coarse to fine
         # (Hermitian: see __init__); the residual lowpass is demeaned by the masks
         spec = lodft
         recon_specs = [None] * (n_sc + 1)
-        recon_specs[n_sc] = spec * const(self._recon_windows[n_sc])
+        recon_specs[n_sc] = spec * cmask(self._recon_windows[n_sc])
         for j in range(n_sc - 1, -1, -1):
-            spec = _put(spec * const(self._recon_lomasks[j]), lodfts[j].shape[-2:])
-            spec = spec + lodfts[j] * const(self._recon_gains[j])
-            recon_specs[j] = spec * const(self._recon_windows[j])
+            spec = _put(spec * cmask(self._recon_lomasks[j]), lodfts[j].shape[-2:])
+            spec = spec + lodfts[j] * cmask(self._recon_gains[j])
+            recon_specs[j] = spec * cmask(self._recon_windows[j])
 
-        mag_acs, mag_vars, cross_ori, cross_mag, cross_real = [], [], [], [], []
-        rec_acs, rec_vars, rec_m3, rec_m4 = [], [], [], []
+        # Per scale: the unnormalised autocorrelations of the magnitudes and of the reconstruction
+        # (and the divisor turning their centres into variances), moments of the reconstruction,
+        # and the raw covariances. The normalisations are done once for all scales after the loop
+        # (the same arithmetic per statistic; a compiled program has far fewer small operations).
+        raw_acs, centre_divisors, rec_m3, rec_m4 = [], [], [], []
+        covs, cov_sizes, up_mag_vars, real_vars, sep_vars = [], [], [], [], []
+        last_cov = None
         next_band = _times_i_power(jnp.fft.ifft2(band_dfts[0]), -order)
         for j in range(n_sc + 1):
             # reconstructed lowpass image at scale j: moments, and power spectrum
@@ -634,18 +668,15 @@ class PortillaSimoncelli(eqx.Module):
                 mag = mag - jnp.mean(mag, axis=(-2, -1), keepdims=True)
                 # autocorrelations of the magnitudes and of the reconstruction, together
                 power = jnp.concatenate([_abs2(jnp.fft.rfft2(mag)), power], axis=1)
-            ac = _centre_autocorr(power, tuple(const(a) for a in self._autocorr_mats[j]), width)
-            centre = ac[..., width // 2, width // 2]
-            ac = ac / centre[..., None, None]
-            rec_acs.append(ac[:, -1])
-            rec_vars.append(centre[:, -1] / float(h * w * h * _autocorr_length(w)))
+                centre_divisors += [float(h * w) ** 2] * n_ori  # bands have even sizes
+            centre_divisors.append(float(h * w * h * _autocorr_length(w)))
+            raw_acs.append(
+                _centre_autocorr(power, tuple(const(a) for a in self._autocorr_mats[j]), width)
+            )
             if j == n_sc:
                 break
-            mag_acs.append(ac[:, :-1])
-            mag_var = centre[:, :-1] / float(h * w) ** 2  # bands have even sizes
-            mag_vars.append(mag_var)
             if j == n_sc - 1:
-                cross_ori.append(_correlation(mag, mag, mag_var, mag_var))
+                last_cov = _covariance(mag, mag) / float(h * w)
                 continue
             # next coarser scale, upsampled (plenoptic's expand(band, 2) / 4: the band spectra vanish
             # on their Nyquist row and column, so this zero-pads the spectrum) and phase-doubled;
@@ -666,24 +697,63 @@ class PortillaSimoncelli(eqx.Module):
                 axis=1,
             )
             up_mag = up_abs - jnp.mean(up_abs, axis=(-2, -1), keepdims=True)
-            up_mag_var = jnp.mean(up_mag**2, axis=(-2, -1))
-            # cross-orientation and cross-scale magnitude correlations, together
-            corr = _correlation(
-                mag,
-                jnp.concatenate([mag, up_mag], axis=1),
-                mag_var,
-                jnp.concatenate([mag_var, up_mag_var], axis=1),
-            )
-            cross_ori.append(corr[..., :n_ori])
-            cross_mag.append(corr[..., n_ori:])
+            up_mag_vars.append(jnp.mean(up_mag**2, axis=(-2, -1)))
             real = band.real
-            cross_real.append(
-                _correlation(
-                    real, sep, jnp.mean(real**2, axis=(-2, -1)), jnp.mean(sep**2, axis=(-2, -1))
+            real_vars.append(jnp.mean(real**2, axis=(-2, -1)))
+            sep_vars.append(jnp.mean(sep**2, axis=(-2, -1)))
+            # cross-orientation and cross-scale magnitude covariances together, and those of the
+            # real parts: (C, 2, O, 2O)
+            covs.append(
+                jnp.stack(
+                    [
+                        _covariance(mag, jnp.concatenate([mag, up_mag], axis=1)),
+                        _covariance(real, sep),
+                    ],
+                    axis=1,
                 )
             )
+            cov_sizes.append(float(h * w))
 
-        rec_vars = jnp.stack(rec_vars, axis=-1)  # (C, S+1)
+        # autocorrelations normalised by their centres; the centres give the variances
+        acs = jnp.concatenate(raw_acs, axis=1)  # (C, S * (O + 1) + 1, k, k)
+        centres = acs[..., width // 2, width // 2]
+        acs = acs / centres[..., None, None]
+        variances = centres / np.asarray(centre_divisors, dtype)
+        per_scale = n_sc * (n_ori + 1)
+        scale_acs = acs[:, :per_scale].reshape(n_chan, n_sc, n_ori + 1, width, width)
+        mag_acs = scale_acs[:, :, :n_ori]  # (C, S, O, k, k)
+        rec_acs = jnp.concatenate([scale_acs[:, :, n_ori], acs[:, per_scale:]], axis=1)
+        scale_vars = variances[:, :per_scale].reshape(n_chan, n_sc, n_ori + 1)
+        mag_vars = scale_vars[:, :, :n_ori]  # (C, S, O)
+        rec_vars = jnp.concatenate([scale_vars[:, :, n_ori], variances[:, per_scale:]], axis=1)
+
+        # correlations: covariances over the square roots of the products of the variances
+        last_var = mag_vars[:, -1]
+        cross_last = last_cov / jnp.sqrt(last_var[..., :, None] * last_var[..., None, :])
+        if n_sc > 1:
+            cov = jnp.stack(covs, axis=-1)  # (C, 2, O, 2O, S - 1)
+            var_a = jnp.stack(
+                [mag_vars[:, :-1].transpose(0, 2, 1), jnp.stack(real_vars, axis=-1)], axis=1
+            )  # (C, 2, O, S - 1)
+            var_b = jnp.stack(
+                [
+                    jnp.concatenate(
+                        [mag_vars[:, :-1].transpose(0, 2, 1), jnp.stack(up_mag_vars, axis=-1)],
+                        axis=1,
+                    ),
+                    jnp.stack(sep_vars, axis=-1),
+                ],
+                axis=1,
+            )  # (C, 2, 2O, S - 1)
+            corr = (cov / np.asarray(cov_sizes, dtype)) / jnp.sqrt(
+                var_a[:, :, :, None] * var_b[:, :, None]
+            )
+            cross_ori = jnp.concatenate([corr[:, 0, :, :n_ori], cross_last[..., None]], axis=-1)
+            cross_mag = corr[:, 0, :, n_ori:]  # (C, O, O, S - 1)
+            cross_real = corr[:, 1]  # (C, O, 2O, S - 1)
+        else:
+            cross_ori = cross_last[..., None]
+
         m3 = jnp.stack(rec_m3, axis=-1)
         m4 = jnp.stack(rec_m4, axis=-1)
         # plenoptic: skew 0 and kurtosis 3 where the variance is negligible relative to the pixel's
@@ -694,17 +764,17 @@ class PortillaSimoncelli(eqx.Module):
 
         groups = [
             pixel,
-            jnp.stack(mag_acs, axis=-1).transpose(0, 2, 3, 1, 4),  # (C, k, k, O, S)
+            mag_acs.transpose(0, 3, 4, 2, 1),  # (C, k, k, O, S)
             skew_rec,
             kurt_rec,
-            jnp.stack(rec_acs, axis=-1),  # (C, k, k, S+1)
+            rec_acs.transpose(0, 2, 3, 1),  # (C, k, k, S+1)
             jnp.sqrt(rec_vars),
-            jnp.stack(cross_ori, axis=-1),  # (C, O, O, S)
-            jnp.sqrt(jnp.stack(mag_vars, axis=-1)),  # (C, O, S)
+            cross_ori,  # (C, O, O, S)
+            jnp.sqrt(mag_vars).transpose(0, 2, 1),  # (C, O, S)
         ]
         if n_sc > 1:
-            groups.append(jnp.stack(cross_mag, axis=-1))  # (C, O, O, S-1)
-            groups.append(jnp.stack(cross_real, axis=-1))  # (C, O, 2O, S-1)
+            groups.append(cross_mag)  # (C, O, O, S-1)
+            groups.append(cross_real)  # (C, O, 2O, S-1)
         groups.append(var_highpass[:, None])
         return jnp.concatenate([g.reshape(n_chan, -1) for g in groups], axis=-1)
 
